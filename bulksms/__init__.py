@@ -1,0 +1,51 @@
+"""bulksms: send one SMS text to very large recipient lists through Plivo."""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from bulksms import campaigns, http, limits, logs, sending, store
+from bulksms.dispatch import Dispatcher
+from bulksms.gateway import PlivoGateway
+from bulksms.operations import bp as operations_bp
+from bulksms.settings import Settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; ``config`` overrides variables by
+    name, for tests and embedding. Nothing here sends, and no thread starts
+    before the first campaign. ``.env`` is read by the entry points (``wsgi.py``
+    and the CLI), not here, so tests see only what they set."""
+    settings = Settings.load(config)
+    logs.configure(settings.log_format, settings.log_level)
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config["BULKSMS_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    ledger_store = store.init_app(app, settings.database_url)
+    gateway = PlivoGateway(
+        settings.plivo_auth_id,
+        settings.plivo_auth_token,
+        timeout=settings.plivo_timeout,
+        api_url=settings.plivo_api_url,
+    )
+    dispatcher = Dispatcher(
+        ledger_store,
+        gateway,
+        report_url=settings.delivery_report_url,
+        concurrency=settings.send_concurrency,
+    )
+    campaigns.init_app(app, campaigns.CampaignService(ledger_store, dispatcher, settings))
+    atexit.register(dispatcher.close)
+
+    http.init_app(app)
+    limits.init_app(app, settings, sending.bp)
+    app.register_blueprint(sending.bp)
+    app.register_blueprint(operations_bp)
+    return app

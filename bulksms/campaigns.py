@@ -1,0 +1,261 @@
+"""The campaigns service: intake, dispatch and the campaign's account.
+
+Intake commits the campaign, every recipient and every batch before the first
+Plivo call. Dispatch then works only from the store, so the request thread and a
+queue worker run the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bulksms import ledger
+from bulksms.dispatch import Dispatcher
+from bulksms.errors import Conflict, NotFound, NothingToSend
+from bulksms.intake import SendRequest
+from bulksms.models import Batch, Campaign, Recipient, Suppression
+from bulksms.recipients import sort_recipients
+from bulksms.segments import analyse, check_limits
+from bulksms.settings import Settings
+from bulksms.states import BatchState, CampaignState, DeliveryStatus
+from bulksms.store import Store
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "bulksms.campaigns"
+
+# Statuses after which no report can change a recipient any more.
+FINAL_STATUSES = frozenset(
+    {
+        DeliveryStatus.DELIVERED.value,
+        DeliveryStatus.UNDELIVERED.value,
+        DeliveryStatus.FAILED.value,
+        DeliveryStatus.REJECTED.value,
+        DeliveryStatus.NO_REPORT.value,
+    }
+)
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_campaign_id() -> str:
+    """A time-ordered id in the ULID layout: 48 bits of milliseconds, 80 random."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    digits = []
+    for _ in range(26):
+        digits.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "cmp_" + "".join(reversed(digits))
+
+
+@dataclass(frozen=True)
+class Created:
+    campaign_id: str
+    replayed: bool = False
+
+
+class CampaignService:
+    def __init__(self, store: Store, dispatcher: Dispatcher, settings: Settings) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._settings = settings
+
+    def create(self, request: SendRequest, idempotency_key: str | None = None) -> Created:
+        """Store a campaign with all its recipients and batches, then send it.
+
+        With an ``idempotency_key`` seen before, the earlier campaign is returned
+        and nothing is sent again; the same key with another body is a conflict.
+        """
+        facts = analyse(request.message)
+        check_limits(facts)
+        digest = _digest(request)
+
+        if idempotency_key:
+            earlier = self._replay(idempotency_key, digest)
+            if earlier:
+                return earlier
+
+        campaign = Campaign(
+            id=new_campaign_id(),
+            text=request.message,
+            region=request.region,
+            encoding=facts.encoding.value,
+            characters=facts.characters,
+            units=facts.units,
+            segments=facts.segments,
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+            **self._sender(request),
+        )
+
+        try:
+            with self._store.session() as session:
+                self._take_in(session, campaign, request)
+        except IntegrityError:
+            # Another request with the same key committed first.
+            if idempotency_key and (earlier := self._replay(idempotency_key, digest)):
+                return earlier
+            raise
+
+        log.info(
+            "campaign %s: accepted %d of %d recipients in %d batches",
+            campaign.id,
+            campaign.accepted,
+            campaign.received,
+            -(-campaign.accepted // ledger.BATCH_SIZE),
+        )
+        self._dispatcher.dispatch(campaign.id)
+        return Created(campaign.id)
+
+    def _take_in(self, session: Session, campaign: Campaign, request: SendRequest) -> None:
+        suppressed = set(session.scalars(select(Suppression.e164)))
+        recipients = sort_recipients(
+            request.recipients,
+            region=request.region,
+            sender=campaign.sender,
+            is_suppressed=suppressed.__contains__,
+            exclude_landlines=request.exclude_landlines,
+        )
+        ledger.save_recipients(session, campaign, recipients)
+
+        if campaign.accepted == 0:
+            # Raising rolls the whole intake back: an unsendable list stores nothing.
+            raise NothingToSend(
+                "no recipient can be sent to: every entry is invalid, a duplicate "
+                "or suppressed",
+                details={
+                    "received": campaign.received,
+                    "invalid": campaign.invalid,
+                    "duplicates": campaign.duplicates,
+                    "suppressed": campaign.suppressed,
+                    "rejected": ledger.rejected(session, campaign.id),
+                },
+            )
+
+    def _replay(self, key: str, digest: str) -> Created | None:
+        with self._store.session() as session:
+            earlier = session.scalar(
+                select(Campaign).where(Campaign.idempotency_key == key)
+            )
+        if earlier is None:
+            return None
+        if earlier.request_digest != digest:
+            raise Conflict(
+                "this Idempotency-Key was used for a different request",
+                details={"campaign": earlier.id},
+            )
+        return Created(earlier.id, replayed=True)
+
+    def _sender(self, request: SendRequest) -> dict[str, str | None]:
+        if request.sender:
+            return {"sender": request.sender, "powerpack_uuid": None}
+        return {
+            "sender": self._settings.plivo_sender_id,
+            "powerpack_uuid": None
+            if self._settings.plivo_sender_id
+            else self._settings.plivo_powerpack_uuid,
+        }
+
+    def describe(self, campaign_id: str) -> dict[str, Any]:
+        """The campaign's account as the API shows it: counts that add up."""
+        with self._store.session() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise NotFound(f"no campaign with id {campaign_id!r}")
+
+            batches = ledger.batches(session, campaign_id)
+            tally = ledger.tally(session, campaign_id)
+            rejected = ledger.rejected(session, campaign_id)
+            units, amount = session.execute(
+                select(func.sum(Recipient.units), func.sum(Recipient.amount)).where(
+                    Recipient.campaign_id == campaign_id
+                )
+            ).one()
+
+        state = campaign_state(batches, tally)
+        return {
+            "id": campaign.id,
+            "state": state.value,
+            "sender": campaign.sender or campaign.powerpack_uuid,
+            "recipients": {
+                "received": campaign.received,
+                "accepted": campaign.accepted,
+                "duplicates": campaign.duplicates,
+                "suppressed": campaign.suppressed,
+                "invalid": campaign.invalid,
+                "rejected": rejected,
+            },
+            "message": analyse(campaign.text).to_dict(),
+            "batches": [_batch_view(b) for b in batches],
+            "submission": tally.submissions,
+            "statuses": tally.statuses,
+            "cost": {"amount": f"{amount or 0:.4f}", "units": units or 0},
+            "created_at": _timestamp(campaign.created_at),
+            "submitted_at": _timestamp(campaign.submitted_at),
+            "links": {
+                "self": f"/api/bulk-sms/{campaign.id}",
+                "recipients": f"/api/bulk-sms/{campaign.id}/recipients",
+            },
+        }
+
+
+def campaign_state(batches: list[Batch], tally: ledger.Tally) -> CampaignState:
+    """Derive the campaign's state from its batches and recipients."""
+    states = Counter(b.state for b in batches)
+    if states[BatchState.PENDING] + states[BatchState.SENDING]:
+        started = len(batches) - states[BatchState.PENDING]
+        return CampaignState.SENDING if started else CampaignState.QUEUED
+
+    if not states[BatchState.SUBMITTED] and not states[BatchState.UNKNOWN]:
+        if states[BatchState.CANCELLED]:
+            return CampaignState.CANCELLED
+        return CampaignState.FAILED
+
+    awaiting = sum(
+        count for status, count in tally.statuses.items() if status not in FINAL_STATUSES
+    )
+    return CampaignState.SUBMITTED if awaiting else CampaignState.COMPLETE
+
+
+def _batch_view(batch: Batch) -> dict[str, Any]:
+    error = {"code": batch.error_code, "message": batch.error} if batch.error else None
+    return {
+        "index": batch.index,
+        "size": batch.size,
+        "state": batch.state,
+        "attempts": batch.attempts,
+        "message_uuids": batch.message_uuids,
+        "error": error,
+    }
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _digest(request: SendRequest) -> str:
+    canonical = json.dumps(asdict(request), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def init_app(app: Flask, service: CampaignService) -> None:
+    app.extensions[EXTENSION] = service
+
+
+def get_campaigns() -> CampaignService:
+    service: CampaignService = current_app.extensions[EXTENSION]
+    return service
+

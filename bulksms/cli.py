@@ -1,0 +1,69 @@
+"""The ``bulksms`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from dotenv import load_dotenv
+
+from bulksms import logs
+from bulksms.sandbox.cli import sandbox_command
+from bulksms.segments import analyse
+
+
+@click.group()
+def main() -> None:
+    """Send one SMS text to large recipient lists through Plivo."""
+    load_dotenv()
+
+
+@main.command()
+@click.option(
+    "--contacts",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV contact list (a 'phone' column or the first column). "
+    "Default: the sample list shipped with bulksms.",
+)
+@click.option("--message", default=None, help="The text to send.")
+@click.option("--timeout", default=600.0, show_default=True,
+              help="Seconds to wait for every recipient to settle.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every Plivo call.")
+def demo(contacts: Path | None, message: str | None, timeout: float, verbose: bool) -> None:
+    """Run a campaign end to end against the built-in Plivo sandbox."""
+    from bulksms.demo import DEMO_MESSAGE, run_demo, sample_contacts, summary
+
+    logs.configure("text", "INFO" if verbose else "WARNING")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    result = run_demo(
+        contacts or sample_contacts(),
+        message=message or DEMO_MESSAGE,
+        settle_timeout=timeout,
+        echo=click.echo,
+    )
+    for line in summary(result):
+        click.echo(line)
+    if not result.adds_up:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("text")
+def segments(text: str) -> None:
+    """Print how TEXT is encoded and how many SMS segments it costs."""
+    facts = analyse(text)
+    click.echo(f"encoding: {facts.encoding.value}")
+    click.echo(f"characters: {facts.characters}")
+    click.echo(f"units: {facts.units}")
+    click.echo(f"segments: {facts.segments}")
+    for character in facts.non_gsm_characters:
+        positions = ", ".join(str(p) for p in character.positions)
+        click.echo(
+            f"forces UCS-2: {character.character!r} ({character.name}) at {positions}"
+        )
+
+
+main.add_command(sandbox_command)

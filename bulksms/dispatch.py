@@ -1,0 +1,140 @@
+"""Batch dispatch: takes pending batches from the store and submits them to Plivo
+from a bounded thread pool.
+
+Each batch is marked ``sending`` in its own committed transaction before its
+request leaves, and settled in another after the answer, so no transaction is
+held across a Plivo call and a crash in between leaves visible evidence. A 429
+or a connect failure is retried with exponential backoff and jitter; a read
+timeout or 5xx makes the batch ``unknown`` and it is never resent automatically.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bulksms import ledger
+from bulksms.errors import (
+    SubmissionAmbiguous,
+    SubmissionError,
+    SubmissionThrottled,
+    SubmissionUnavailable,
+)
+from bulksms.gateway import PlivoGateway, Sender, Submission
+from bulksms.ledger import BatchWork
+from bulksms.models import utcnow
+from bulksms.states import BatchState
+from bulksms.store import Store
+
+log = logging.getLogger(__name__)
+
+SEND_ATTEMPTS = 5
+
+
+class Dispatcher:
+    """Owns the sending thread pool; opened once per app, closed once."""
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: PlivoGateway,
+        *,
+        report_url: str,
+        concurrency: int,
+        retry_wait: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._gateway = gateway
+        self._report_url = report_url
+        self._retry_wait = retry_wait
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="bulksms-send"
+        )
+
+    def dispatch(self, campaign_id: str) -> None:
+        """Submit every pending batch of a campaign and wait for all outcomes."""
+        with self._store.session() as session:
+            pending = ledger.batch_ids(session, campaign_id, BatchState.PENDING)
+
+        log.info("campaign %s: dispatching %d batches", campaign_id, len(pending))
+        futures = [self._executor.submit(self.send_batch, b) for b in pending]
+        for future in futures:
+            future.result()
+
+    def send_batch(self, batch_id: int) -> BatchState | None:
+        """Claim one pending batch, submit it and record the outcome.
+
+        Returns the state it settled in, or None when it was not pending.
+        """
+        with self._store.session() as session:
+            work = ledger.claim_batch(session, batch_id)
+        if work is None:
+            return None
+
+        try:
+            submission = self._submit(work)
+        except SubmissionError as exc:
+            ambiguous = isinstance(exc, SubmissionAmbiguous)
+            state = BatchState.UNKNOWN if ambiguous else BatchState.FAILED
+            with self._store.session() as session:
+                ledger.settle_batch(
+                    session, work.batch_id, state, error=exc.message, error_code=exc.code
+                )
+            self._log_settled(work, state)
+            return state
+
+        with self._store.session() as session:
+            ledger.settle_batch(
+                session,
+                work.batch_id,
+                BatchState.SUBMITTED,
+                api_id=submission.api_id,
+                message_uuids=submission.message_uuids,
+                invalid_numbers=submission.invalid_numbers,
+            )
+            ledger.mark_submitted(session, work.campaign_id, utcnow())
+        self._log_settled(work, BatchState.SUBMITTED)
+        return BatchState.SUBMITTED
+
+    def _submit(self, work: BatchWork) -> Submission:
+        retrying = Retrying(
+            retry=retry_if_exception_type((SubmissionThrottled, SubmissionUnavailable)),
+            wait=wait_exponential_jitter(initial=self._retry_wait, max=30),
+            stop=stop_after_attempt(SEND_ATTEMPTS),
+            before_sleep=lambda state: log.warning(
+                "campaign %s: batch %d attempt %d failed (%s), retrying",
+                work.campaign_id,
+                work.index,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else "",
+            ),
+            reraise=True,
+        )
+        sender = Sender(src=work.src, powerpack_uuid=work.powerpack_uuid)
+        return retrying(
+            self._gateway.send,
+            work.destinations,
+            work.text,
+            sender,
+            report_url=self._report_url,
+        )
+
+    def _log_settled(self, work: BatchWork, state: BatchState) -> None:
+        log.info(
+            "campaign %s: batch %d %s (%d recipients)",
+            work.campaign_id,
+            work.index,
+            state.value,
+            len(work.destinations),
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._gateway.close()

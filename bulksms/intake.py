@@ -1,0 +1,163 @@
+"""A send or estimate request, validated field by field.
+
+Both input forms, a JSON body and a CSV upload, become one ``SendRequest``; every
+problem is an ``InvalidRequest`` that names the field.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import phonenumbers
+
+from bulksms.errors import InvalidRequest
+
+JSON_FIELDS = frozenset(
+    {
+        "recipients",
+        "message",
+        "sender",
+        "default_region",
+        "gsm_safe",
+        "exclude_landlines",
+    }
+)
+
+# Column names a contact export commonly uses for the number, matched without case.
+PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    recipients: list[str]
+    message: str
+    region: str
+    sender: str | None = None
+    gsm_safe: bool = False
+    exclude_landlines: bool = False
+
+
+def from_json(body: Any, default_region: str) -> SendRequest:
+    """Validate a parsed JSON body."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+
+    unknown = sorted(set(body) - JSON_FIELDS)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown}
+        )
+
+    recipients = body.get("recipients")
+    if not isinstance(recipients, list):
+        raise InvalidRequest("'recipients' must be a list of phone numbers")
+    if not recipients:
+        raise InvalidRequest("'recipients' must not be empty")
+    for position, recipient in enumerate(recipients):
+        if not isinstance(recipient, str):
+            raise InvalidRequest(
+                f"'recipients[{position}]' must be a string, "
+                f"got {type(recipient).__name__}"
+            )
+
+    return SendRequest(
+        recipients=recipients,
+        message=_message(body.get("message")),
+        region=_region(body.get("default_region"), default_region),
+        sender=_optional_text(body, "sender"),
+        gsm_safe=_flag(body, "gsm_safe"),
+        exclude_landlines=_flag(body, "exclude_landlines"),
+    )
+
+
+def from_form(
+    form: Mapping[str, str], upload: IO[bytes] | None, default_region: str
+) -> SendRequest:
+    """Validate a ``multipart/form-data`` request with a CSV file."""
+    if upload is None:
+        raise InvalidRequest("a CSV file field ('file') is required")
+
+    flags = {name: form.get(name, "false").lower() in ("1", "true", "yes", "on")
+             for name in ("gsm_safe", "exclude_landlines")}
+    recipients = list(read_csv_numbers(upload))
+    if not recipients:
+        raise InvalidRequest("the CSV file has no rows")
+
+    return SendRequest(
+        recipients=recipients,
+        message=_message(form.get("message")),
+        region=_region(form.get("default_region"), default_region),
+        sender=_optional_text(form, "sender"),
+        **flags,
+    )
+
+
+def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
+    """Yield the phone column of a CSV file: the column named like a phone
+    number (``phone``, ``mobile``, ...) when the first row is a header, else the
+    first column of every row."""
+    text = codecs.getreader("utf-8-sig")(stream, errors="replace")
+    rows = csv.reader(text)
+
+    try:
+        first = next(rows)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InvalidRequest(f"the CSV file cannot be read: {exc}") from None
+
+    header = [cell.strip().lower() for cell in first]
+    column = next((header.index(c) for c in PHONE_COLUMNS if c in header), None)
+    if column is None:
+        column = 0
+        if first:
+            yield first[0]
+
+    try:
+        for row in rows:
+            if len(row) > column:
+                yield row[column]
+            elif row:
+                yield ""
+    except csv.Error as exc:
+        raise InvalidRequest(f"the CSV file cannot be read: {exc}") from None
+
+
+def _message(value: Any) -> str:
+    if value is None:
+        raise InvalidRequest("'message' is required")
+    if not isinstance(value, str):
+        raise InvalidRequest("'message' must be a string")
+    if not value.strip():
+        raise InvalidRequest("'message' must not be empty")
+    return value
+
+
+def _region(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidRequest(
+            "'default_region' must be an ISO 3166 region code such as 'US' or 'GB'"
+        )
+    return value.upper()
+
+
+def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"'{name}' must be a non-empty string")
+    return value.strip()
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"'{name}' must be true or false")
+    return value

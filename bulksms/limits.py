@@ -1,0 +1,36 @@
+"""Rate limits on the send API, keyed by API key (flask-limiter).
+
+Storage is in memory for one process, or Redis when ``REDIS_URL`` is set so that
+every web process shares one count. Webhook routes carry no limit: Plivo must
+never be turned away.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from bulksms.auth import API_KEY_HEADER, key_id
+from bulksms.settings import Settings
+
+EXTENSION = "bulksms.limiter"
+
+
+def _client_key() -> str:
+    given = request.headers.get(API_KEY_HEADER)
+    return f"key:{key_id(given)}" if given else f"ip:{get_remote_address()}"
+
+
+def init_app(app: Flask, settings: Settings, limited: Blueprint) -> Limiter:
+    limiter = Limiter(
+        key_func=_client_key,
+        storage_uri=settings.redis_url or "memory://",
+        default_limits=[],
+        headers_enabled=True,
+        strategy="moving-window",
+    )
+    limiter.limit(settings.send_rate_limit)(limited)
+    limiter.init_app(app)
+    app.extensions[EXTENSION] = limiter
+    return limiter

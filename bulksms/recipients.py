@@ -1,0 +1,150 @@
+"""Recipient normalisation: raw inputs to E.164, with a reason for every drop.
+
+Numbers are parsed with libphonenumber against a default region and kept only when
+``is_valid_number`` holds (a merely *possible* number is often undeliverable).
+Everything libphonenumber understands works: spaces, dots, dashes, parentheses,
+``tel:`` URIs, extensions (dropped), a trunk ``(0)`` after the country code, and
+full-width or Arabic-Indic digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+# Longer inputs are not phone numbers; refusing them early keeps a hostile list
+# from making the parser do pathological work.
+MAX_INPUT_LENGTH = 64
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+# Types that cannot receive SMS as far as libphonenumber knows.
+_LANDLINE_TYPES = frozenset({PhoneNumberType.FIXED_LINE})
+
+
+class Bucket(StrEnum):
+    """Where an input ends up at intake; every input lands in exactly one."""
+
+    ACCEPTED = "accepted"
+    INVALID = "invalid"
+    DUPLICATE = "duplicate"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One input as given, what it normalised to, and where it went."""
+
+    input: str
+    e164: str | None
+    bucket: Bucket
+    reason: str | None = None
+
+
+class InvalidNumber(ValueError):
+    """An input is not a valid phone number; the message is the reason."""
+
+
+def normalise(raw: str, region: str) -> str:
+    """Return ``raw`` as an E.164 number, or raise ``InvalidNumber`` saying why."""
+    text = raw.strip()
+    if not text:
+        raise InvalidNumber("empty")
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidNumber(f"longer than {MAX_INPUT_LENGTH} characters")
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        raise InvalidNumber(_PARSE_REASONS.get(exc.error_type, "not a phone number"))
+
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber(_invalid_reason(number, region))
+
+    # E.164 has no room for an extension, so it is dropped rather than glued on.
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _invalid_reason(number: phonenumbers.PhoneNumber, region: str) -> str:
+    numbering_region = phonenumbers.region_code_for_country_code(number.country_code)
+    where = numbering_region if numbering_region != "ZZ" else region
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible == phonenumbers.ValidationResult.TOO_SHORT:
+        return f"too short for region {where}"
+    if possible == phonenumbers.ValidationResult.TOO_LONG:
+        return f"too long for region {where}"
+    return f"not a valid number for region {where}"
+
+
+def is_landline(e164: str) -> bool:
+    """True when libphonenumber classes the number as fixed-line only.
+
+    Such numbers usually cannot receive SMS; numbers it cannot tell apart from
+    mobiles (``FIXED_LINE_OR_MOBILE``, as in the US) are not flagged.
+    """
+    number = phonenumbers.parse(e164, None)
+    return phonenumbers.number_type(number) in _LANDLINE_TYPES
+
+
+def sender_number(sender: str | None, region: str) -> str | None:
+    """The sender in E.164 when it is a phone number, else None (alphanumeric)."""
+    if not sender:
+        return None
+    try:
+        return normalise(sender, region)
+    except InvalidNumber:
+        return None
+
+
+def sort_recipients(
+    inputs: Iterable[str],
+    *,
+    region: str,
+    sender: str | None = None,
+    is_suppressed: Callable[[str], bool] = lambda e164: False,
+    exclude_landlines: bool = False,
+) -> Iterator[Recipient]:
+    """Sort raw inputs into buckets, one ``Recipient`` per input, in input order.
+
+    The first spelling of a number is accepted and later ones are duplicates. The
+    sender's own number is invalid for this campaign, because Plivo's SDK refuses
+    a whole batch that contains it.
+    """
+    seen: set[str] = set()
+    own_number = sender_number(sender, region)
+
+    for raw in inputs:
+        try:
+            e164 = normalise(raw, region)
+        except InvalidNumber as exc:
+            yield Recipient(raw, None, Bucket.INVALID, str(exc))
+            continue
+
+        if e164 in seen:
+            yield Recipient(raw, e164, Bucket.DUPLICATE, "duplicate of an earlier entry")
+        elif e164 == own_number:
+            yield Recipient(raw, e164, Bucket.INVALID, "the sender's own number")
+        elif is_suppressed(e164):
+            yield Recipient(raw, e164, Bucket.SUPPRESSED, "opted out")
+        elif exclude_landlines and is_landline(e164):
+            yield Recipient(raw, e164, Bucket.INVALID, "a landline number")
+        else:
+            yield Recipient(raw, e164, Bucket.ACCEPTED)
+        seen.add(e164)
+
+
+def mask(number: str) -> str:
+    """Mask a phone number for logs: ``+14155550671`` becomes ``+1415****671``."""
+    if len(number) <= 8:
+        return "****"
+    return f"{number[:5]}****{number[-3:]}"

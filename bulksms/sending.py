@@ -1,0 +1,72 @@
+"""The send API: ``/api/bulk-sms``. Views parse, call the service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from bulksms import intake
+from bulksms.auth import require_api_key
+from bulksms.campaigns import get_campaigns
+from bulksms.errors import InvalidRequest, UnsupportedMediaType
+
+bp = Blueprint("sending", __name__, url_prefix="/api/bulk-sms")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@bp.post("")
+@require_api_key
+def create_campaign() -> tuple[Response, int, dict[str, str]]:
+    send_request = _parse_send_request()
+    key = request.headers.get(IDEMPOTENCY_HEADER) or None
+    if key is not None and len(key) > 255:
+        raise InvalidRequest(f"the {IDEMPOTENCY_HEADER} header is over 255 characters")
+
+    campaigns = get_campaigns()
+    created = campaigns.create(send_request, idempotency_key=key)
+    campaign = campaigns.describe(created.campaign_id)
+
+    headers = {"Location": campaign["links"]["self"]}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(campaign), _send_status(campaign), headers
+
+
+@bp.get("/<campaign_id>")
+@require_api_key
+def show_campaign(campaign_id: str) -> Response:
+    return jsonify(get_campaigns().describe(campaign_id))
+
+
+def _parse_send_request() -> intake.SendRequest:
+    region = current_app.config["BULKSMS_SETTINGS"].default_region
+
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if body is None:
+            raise InvalidRequest("the body is not valid JSON")
+        return intake.from_json(body, region)
+
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        return intake.from_form(
+            request.form, upload.stream if upload else None, region
+        )
+
+    raise UnsupportedMediaType(
+        "send application/json or multipart/form-data with a CSV file, not "
+        f"{request.mimetype or 'a body without a Content-Type'}"
+    )
+
+
+def _send_status(campaign: dict[str, Any]) -> int:
+    """202 when every batch was submitted (or is queued), 207 when some were not,
+    502 when Plivo accepted none."""
+    states = [batch["state"] for batch in campaign["batches"]]
+    if all(state in ("submitted", "pending") for state in states):
+        return 202
+    if not any(state in ("submitted", "unknown") for state in states):
+        return 502
+    return 207

@@ -1,0 +1,217 @@
+"""Settings: defaults in code, overridden by the environment (and ``.env``).
+
+Every variable is named once here. ``Settings.load`` parses and validates all of
+them at start-up and stops with a message naming the variable that is wrong, so a
+misconfigured deployment fails before it accepts a single campaign.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+PLIVO_AUTH_ID = "PLIVO_AUTH_ID"
+PLIVO_AUTH_TOKEN = "PLIVO_AUTH_TOKEN"  # noqa: S105 (a variable name, not a secret)
+PLIVO_SENDER_ID = "PLIVO_SENDER_ID"
+PLIVO_POWERPACK_UUID = "PLIVO_POWERPACK_UUID"
+PLIVO_WEBHOOK_SECRET = "PLIVO_WEBHOOK_SECRET"  # noqa: S105
+PLIVO_API_URL = "PLIVO_API_URL"
+PLIVO_TIMEOUT = "PLIVO_TIMEOUT"
+API_KEY = "API_KEY"
+API_BASE_URL = "API_BASE_URL"
+DATABASE_URL = "DATABASE_URL"
+REDIS_URL = "REDIS_URL"
+BULK_SYNC_LIMIT = "BULK_SYNC_LIMIT"
+SEND_CONCURRENCY = "SEND_CONCURRENCY"
+PLIVO_API_RPS = "PLIVO_API_RPS"
+PLIVO_ACCOUNT_MPS = "PLIVO_ACCOUNT_MPS"
+DEFAULT_REGION = "DEFAULT_REGION"
+MAX_REQUEST_BYTES = "MAX_REQUEST_BYTES"
+SEND_RATE_LIMIT = "SEND_RATE_LIMIT"
+REPORT_TIMEOUT = "REPORT_TIMEOUT"
+RATES_FILE = "RATES_FILE"
+LOG_FORMAT = "LOG_FORMAT"
+LOG_LEVEL = "LOG_LEVEL"
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    plivo_auth_id: str
+    plivo_auth_token: str = field(repr=False)
+    api_keys: tuple[str, ...] = field(repr=False)
+    api_base_url: str
+    plivo_sender_id: str | None = None
+    plivo_powerpack_uuid: str | None = None
+    plivo_webhook_secret: str | None = field(default=None, repr=False)
+    plivo_api_url: str | None = None
+    plivo_timeout: float = 10.0
+    database_url: str | None = None
+    redis_url: str | None = None
+    bulk_sync_limit: int = 5000
+    send_concurrency: int = 4
+    plivo_api_rps: float = 50.0
+    plivo_account_mps: float | None = None
+    default_region: str = "US"
+    max_request_bytes: int = 64 * 1024 * 1024
+    send_rate_limit: str = "120 per minute"
+    report_timeout: float = 72 * 3600.0
+    rates_file: str | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @property
+    def webhook_key(self) -> str:
+        """The key Plivo signs callbacks with: the auth token unless overridden."""
+        return self.plivo_webhook_secret or self.plivo_auth_token
+
+    @property
+    def delivery_report_url(self) -> str:
+        """The public URL Plivo posts delivery reports to.
+
+        Batches are sent with this URL and the webhook checks signatures against
+        it, so the two are built in one place and cannot drift apart.
+        """
+        return self.api_base_url + "/api/webhooks/plivo/delivery-report"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Read settings from the environment, with ``overrides`` taking precedence.
+
+        Raises ``SettingsError`` naming the first variable that is wrong.
+        """
+        source = _Source({**os.environ, **(overrides or {})})
+
+        sender = source.text(PLIVO_SENDER_ID)
+        powerpack = source.text(PLIVO_POWERPACK_UUID)
+        if sender and powerpack:
+            raise SettingsError(
+                f"{PLIVO_SENDER_ID} and {PLIVO_POWERPACK_UUID} are both set; Plivo "
+                "takes exactly one of them"
+            )
+        if not sender and not powerpack:
+            raise SettingsError(
+                f"{PLIVO_SENDER_ID} or {PLIVO_POWERPACK_UUID} must be set: the "
+                "sender number or id, or the number pool to send from"
+            )
+
+        keys = tuple(k.strip() for k in source.required(API_KEY).split(",") if k.strip())
+        if not keys:
+            raise SettingsError(f"{API_KEY} must hold at least one key")
+
+        return cls(
+            plivo_auth_id=source.auth_id(),
+            plivo_auth_token=source.required(PLIVO_AUTH_TOKEN),
+            plivo_sender_id=sender,
+            plivo_powerpack_uuid=powerpack,
+            plivo_webhook_secret=source.text(PLIVO_WEBHOOK_SECRET),
+            plivo_api_url=source.url(PLIVO_API_URL),
+            plivo_timeout=source.number(PLIVO_TIMEOUT, 10.0),
+            api_keys=keys,
+            api_base_url=source.url(API_BASE_URL) or "http://127.0.0.1:5000",
+            database_url=source.text(DATABASE_URL),
+            redis_url=source.text(REDIS_URL),
+            bulk_sync_limit=source.integer(BULK_SYNC_LIMIT, 5000),
+            send_concurrency=source.integer(SEND_CONCURRENCY, 4),
+            plivo_api_rps=source.number(PLIVO_API_RPS, 50.0),
+            plivo_account_mps=source.optional_number(PLIVO_ACCOUNT_MPS),
+            default_region=source.region(DEFAULT_REGION, "US"),
+            max_request_bytes=source.integer(MAX_REQUEST_BYTES, 64 * 1024 * 1024),
+            send_rate_limit=source.text(SEND_RATE_LIMIT) or "120 per minute",
+            report_timeout=source.number(REPORT_TIMEOUT, 72 * 3600.0),
+            rates_file=source.text(RATES_FILE),
+            log_format=source.choice(LOG_FORMAT, LOG_FORMATS, "text"),
+            log_level=source.choice(LOG_LEVEL, LOG_LEVELS, "INFO").upper(),
+        )
+
+
+class _Source:
+    """Typed reads from one mapping of raw string values."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def text(self, name: str) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            return None
+        value = str(value).strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.text(name)
+        if value is None:
+            raise SettingsError(f"{name} is required and not set")
+        return value
+
+    def auth_id(self) -> str:
+        # The SDK's constructor rejects anything else; saying so here names the
+        # variable instead of failing deep inside the first send.
+        value = self.required(PLIVO_AUTH_ID)
+        if len(value) != 20 or value[:2] not in ("MA", "SA"):
+            raise SettingsError(
+                f"{PLIVO_AUTH_ID} must be 20 characters starting with MA or SA"
+            )
+        return value
+
+    def url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+        if parts.query or parts.fragment:
+            raise SettingsError(f"{name} must not have a query or fragment")
+        return value.rstrip("/")
+
+    def integer(self, name: str, default: int) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+        if number < 1:
+            raise SettingsError(f"{name} must be at least 1, got {number}")
+        return number
+
+    def optional_number(self, name: str) -> float | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {value!r}") from None
+        if not number > 0:
+            raise SettingsError(f"{name} must be greater than 0, got {value}")
+        return number
+
+    def number(self, name: str, default: float) -> float:
+        number = self.optional_number(name)
+        return default if number is None else number
+
+    def region(self, name: str, default: str) -> str:
+        value = (self.text(name) or default).upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingsError(f"{name} must be an ISO 3166 region code, got {value!r}")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(name) or default
+        if value.upper() not in (c.upper() for c in choices):
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}")
+        return value.lower() if name == LOG_FORMAT else value

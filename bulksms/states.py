@@ -1,0 +1,64 @@
+"""Domain states, as ``str`` enums so they serialise as plain strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BatchState(StrEnum):
+    """A batch moves pending → sending → submitted | failed | unknown | cancelled.
+
+    ``sending`` is written before the request leaves, so a crash mid-request is
+    visible afterwards; ``unknown`` means Plivo may or may not have queued it.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SUBMITTED = "submitted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+class SubmissionState(StrEnum):
+    """Where an accepted recipient stands with Plivo; mirrors its batch, except
+    that a delivery report confirms a recipient of an ``unknown`` batch."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SUBMITTED = "submitted"
+    FAILED_SUBMISSION = "failed_submission"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+BATCH_TO_SUBMISSION = {
+    BatchState.PENDING: SubmissionState.PENDING,
+    BatchState.SENDING: SubmissionState.SENDING,
+    BatchState.SUBMITTED: SubmissionState.SUBMITTED,
+    BatchState.FAILED: SubmissionState.FAILED_SUBMISSION,
+    BatchState.UNKNOWN: SubmissionState.UNKNOWN,
+    BatchState.CANCELLED: SubmissionState.CANCELLED,
+}
+
+
+class DeliveryStatus(StrEnum):
+    """A submitted recipient's delivery status, from Plivo's reports."""
+
+    AWAITING_REPORT = "awaiting_report"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    NO_REPORT = "no_report"
+
+
+class CampaignState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SUBMITTED = "submitted"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    COMPLETE = "complete"
