@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from bulksms import campaigns, http, limits, logs, sending, store
+from bulksms import campaigns, http, limits, logs, reports, sending, store, webhooks
 from bulksms.dispatch import Dispatcher
 from bulksms.gateway import PlivoGateway
 from bulksms.operations import bp as operations_bp
@@ -41,11 +41,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         report_url=settings.delivery_report_url,
         concurrency=settings.send_concurrency,
     )
-    campaigns.init_app(app, campaigns.CampaignService(ledger_store, dispatcher, settings))
+    campaigns.init_app(
+        app, campaigns.CampaignService(ledger_store, dispatcher, settings)
+    )
+    reports.init_app(app, reports.ReportService(ledger_store))
     atexit.register(dispatcher.close)
 
     http.init_app(app)
     limits.init_app(app, settings, sending.bp)
     app.register_blueprint(sending.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(operations_bp)
     return app

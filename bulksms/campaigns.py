@@ -68,12 +68,16 @@ class Created:
 
 
 class CampaignService:
-    def __init__(self, store: Store, dispatcher: Dispatcher, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, settings: Settings
+    ) -> None:
         self._store = store
         self._dispatcher = dispatcher
         self._settings = settings
 
-    def create(self, request: SendRequest, idempotency_key: str | None = None) -> Created:
+    def create(
+        self, request: SendRequest, idempotency_key: str | None = None
+    ) -> Created:
         """Store a campaign with all its recipients and batches, then send it.
 
         With an ``idempotency_key`` seen before, the earlier campaign is returned
@@ -120,7 +124,9 @@ class CampaignService:
         self._dispatcher.dispatch(campaign.id)
         return Created(campaign.id)
 
-    def _take_in(self, session: Session, campaign: Campaign, request: SendRequest) -> None:
+    def _take_in(
+        self, session: Session, campaign: Campaign, request: SendRequest
+    ) -> None:
         suppressed = set(session.scalars(select(Suppression.e164)))
         recipients = sort_recipients(
             request.recipients,
@@ -176,6 +182,7 @@ class CampaignService:
             if campaign is None:
                 raise NotFound(f"no campaign with id {campaign_id!r}")
 
+            ledger.expire_reports(session, campaign_id, self._settings.report_timeout)
             batches = ledger.batches(session, campaign_id)
             tally = ledger.tally(session, campaign_id)
             rejected = ledger.rejected(session, campaign_id)
@@ -225,7 +232,9 @@ def campaign_state(batches: list[Batch], tally: ledger.Tally) -> CampaignState:
         return CampaignState.FAILED
 
     awaiting = sum(
-        count for status, count in tally.statuses.items() if status not in FINAL_STATUSES
+        count
+        for status, count in tally.statuses.items()
+        if status not in FINAL_STATUSES
     )
     return CampaignState.SUBMITTED if awaiting else CampaignState.COMPLETE
 
@@ -258,4 +267,3 @@ def init_app(app: Flask, service: CampaignService) -> None:
 def get_campaigns() -> CampaignService:
     service: CampaignService = current_app.extensions[EXTENSION]
     return service
-

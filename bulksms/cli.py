@@ -28,10 +28,16 @@ def main() -> None:
     "Default: the sample list shipped with bulksms.",
 )
 @click.option("--message", default=None, help="The text to send.")
-@click.option("--timeout", default=600.0, show_default=True,
-              help="Seconds to wait for every recipient to settle.")
+@click.option(
+    "--timeout",
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for every recipient to settle.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every Plivo call.")
-def demo(contacts: Path | None, message: str | None, timeout: float, verbose: bool) -> None:
+def demo(
+    contacts: Path | None, message: str | None, timeout: float, verbose: bool
+) -> None:
     """Run a campaign end to end against the built-in Plivo sandbox."""
     from bulksms.demo import DEMO_MESSAGE, run_demo, sample_contacts, summary
 
@@ -41,6 +47,7 @@ def demo(contacts: Path | None, message: str | None, timeout: float, verbose: bo
     result = run_demo(
         contacts or sample_contacts(),
         message=message or DEMO_MESSAGE,
+        overrides={"LOG_LEVEL": "INFO" if verbose else "WARNING"},
         settle_timeout=timeout,
         echo=click.echo,
     )

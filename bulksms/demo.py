@@ -75,10 +75,11 @@ def run_demo(
         SandboxServer(sandbox_config or SandboxConfig()) as sandbox,
         tempfile.TemporaryDirectory(prefix="bulksms-demo-") as workdir,
     ):
-        port = _free_port()
+        port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         app = create_app(
             {
+                "LOG_LEVEL": "WARNING",
                 "PLIVO_AUTH_ID": sandbox.config.auth_id,
                 "PLIVO_AUTH_TOKEN": sandbox.config.auth_token,
                 "PLIVO_API_URL": sandbox.url,
@@ -91,7 +92,7 @@ def run_demo(
         )
         echo(f"sandbox listening on {sandbox.url}; service on {base_url}")
 
-        with _serving(app, port):
+        with serving(app, port):
             campaign = _send(base_url, contacts, message, echo)
             campaign = _wait_until_settled(base_url, campaign, settle_timeout, echo)
         return DemoResult(campaign, sandbox.destinations())
@@ -164,12 +165,15 @@ def summary(result: DemoResult) -> list[str]:
         f"cost: {campaign['cost']['amount']} for {campaign['cost']['units']:,} units",
     ]
     errors = account_errors(campaign)
-    lines.append("the account adds up" if not errors else "MISMATCH: " + "; ".join(errors))
+    lines.append(
+        "the account adds up" if not errors else "MISMATCH: " + "; ".join(errors)
+    )
     return lines
 
 
 @contextmanager
-def _serving(app: Flask, port: int) -> Iterator[None]:
+def serving(app: Flask, port: int) -> Iterator[None]:
+    """Serve ``app`` on 127.0.0.1:``port`` from a background thread."""
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -180,7 +184,9 @@ def _serving(app: Flask, port: int) -> Iterator[None]:
         thread.join()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port that was free a moment ago; the app must know its public URL,
+    which holds the port, before the server that listens on it exists."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -85,7 +85,11 @@ class Dispatcher:
             state = BatchState.UNKNOWN if ambiguous else BatchState.FAILED
             with self._store.session() as session:
                 ledger.settle_batch(
-                    session, work.batch_id, state, error=exc.message, error_code=exc.code
+                    session,
+                    work.batch_id,
+                    state,
+                    error=exc.message,
+                    error_code=exc.code,
                 )
             self._log_settled(work, state)
             return state
@@ -123,7 +127,9 @@ class Dispatcher:
             work.destinations,
             work.text,
             sender,
-            report_url=self._report_url,
+            # The batch id in the (signed) callback URL ties each report to
+            # its batch even when Plivo's answer to this request is lost.
+            report_url=f"{self._report_url}?batch={work.batch_id}",
         )
 
     def _log_settled(self, work: BatchWork, state: BatchState) -> None:

@@ -33,6 +33,11 @@ class Unauthorized(BulkSmsError):
     code = "unauthorized"
 
 
+class SignatureMismatch(BulkSmsError):
+    status = 403
+    code = "invalid_signature"
+
+
 class NotFound(BulkSmsError):
     status = 404
     code = "not_found"

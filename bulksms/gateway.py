@@ -13,14 +13,19 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import plivo
 import plivo.rest.client
+import plivo.utils
 import requests
 from plivo import exceptions as plivo_errors
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+)
 
 from bulksms.errors import (
     SubmissionAmbiguous,
@@ -187,4 +192,90 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     if isinstance(exc, requests.ConnectTimeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | NameResolutionError | ConnectTimeoutError)
+    return isinstance(
+        reason, NewConnectionError | NameResolutionError | ConnectTimeoutError
+    )
+
+
+# Each family: the signature headers, one per key, and the nonce header.
+SIGNATURE_FAMILIES = (
+    (
+        "V3",
+        ("X-Plivo-Signature-V3", "X-Plivo-Signature-Ma-V3"),
+        "X-Plivo-Signature-V3-Nonce",
+    ),
+    (
+        "V2",
+        ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2"),
+        "X-Plivo-Signature-V2-Nonce",
+    ),
+)
+
+
+SIGNATURE_HEADERS = tuple(
+    header
+    for _, signature_headers, nonce in SIGNATURE_FAMILIES
+    for header in (*signature_headers, nonce)
+)
+
+
+def has_signature(headers: Mapping[str, str]) -> bool:
+    """True when the request carries at least one complete signature family."""
+    return any(
+        headers.get(nonce) and any(headers.get(h) for h in signature_headers)
+        for _, signature_headers, nonce in SIGNATURE_FAMILIES
+    )
+
+
+def signature_is_valid(
+    method: str,
+    url: str,
+    params: Mapping[str, str | list[str]],
+    headers: Mapping[str, str],
+    key: str,
+) -> bool:
+    """Check a callback's Plivo signature with the SDK's validators.
+
+    ``url`` must be the public URL Plivo called, query included. Any header of
+    either family that matches is enough; a header may hold several
+    comma-separated signatures. An exception inside the SDK (it raises on some
+    non-ASCII input) counts as a mismatch.
+    """
+    for family, signature_headers, nonce_header in SIGNATURE_FAMILIES:
+        nonce = headers.get(nonce_header)
+        if not nonce:
+            continue
+        for header in signature_headers:
+            signature = headers.get(header)
+            if signature and _validate(
+                family, method, url, params, nonce, signature, key
+            ):
+                return True
+    return False
+
+
+def _validate(
+    family: str,
+    method: str,
+    url: str,
+    params: Mapping[str, str | list[str]],
+    nonce: str,
+    signature: str,
+    key: str,
+) -> bool:
+    try:
+        if family == "V3":
+            # The SDK mutates the params it is given; it gets a copy.
+            candidates = ",".join(part.strip() for part in signature.split(","))
+            return bool(
+                plivo.utils.validate_v3_signature(
+                    method, url, nonce, key, candidates, params=dict(params)
+                )
+            )
+        return any(
+            plivo.utils.validate_signature(url, nonce, candidate.strip(), key)
+            for candidate in signature.split(",")
+        )
+    except Exception:
+        log.warning("webhook: the signature validator raised; treating it as invalid")
+        return False

@@ -37,7 +37,7 @@ def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
     response, status = error_response(status, code, exc.description or exc.name)
-    for name, value in (exc.get_headers() or []):
+    for name, value in exc.get_headers() or []:
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value
     return response, status

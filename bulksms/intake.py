@@ -81,8 +81,10 @@ def from_form(
     if upload is None:
         raise InvalidRequest("a CSV file field ('file') is required")
 
-    flags = {name: form.get(name, "false").lower() in ("1", "true", "yes", "on")
-             for name in ("gsm_safe", "exclude_landlines")}
+    flags = {
+        name: form.get(name, "false").lower() in ("1", "true", "yes", "on")
+        for name in ("gsm_safe", "exclude_landlines")
+    }
     recipients = list(read_csv_numbers(upload))
     if not recipients:
         raise InvalidRequest("the CSV file has no rows")
@@ -100,7 +102,7 @@ def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     """Yield the phone column of a CSV file: the column named like a phone
     number (``phone``, ``mobile``, ...) when the first row is a header, else the
     first column of every row."""
-    text = codecs.getreader("utf-8-sig")(stream, errors="replace")
+    text = codecs.getreader("utf-8-sig")(stream, "replace")
     rows = csv.reader(text)
 
     try:
@@ -140,7 +142,10 @@ def _message(value: Any) -> str:
 def _region(value: Any, default: str) -> str:
     if value is None:
         return default
-    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+    if (
+        not isinstance(value, str)
+        or value.upper() not in phonenumbers.SUPPORTED_REGIONS
+    ):
         raise InvalidRequest(
             "'default_region' must be an ISO 3166 region code such as 'US' or 'GB'"
         )

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bulksms.models import Batch, BatchMessage, Campaign, Recipient, utcnow
+from bulksms import delivery
+from bulksms.delivery import DeliveryReport
+from bulksms.models import (
+    Batch,
+    BatchMessage,
+    Campaign,
+    DeliveryEvent,
+    Recipient,
+    utcnow,
+)
 from bulksms.recipients import Bucket
 from bulksms.recipients import Recipient as SortedRecipient
 from bulksms.states import (
@@ -175,17 +187,42 @@ def settle_batch(
         )
     if invalid_numbers:
         _fail_invalid_numbers(session, batch_id, invalid_numbers)
+    if message_uuids:
+        _rematch_reports(session, message_uuids)
     return True
 
 
 def _set_submission(session: Session, batch_id: int, state: BatchState) -> None:
-    values: dict[str, Any] = {"submission": BATCH_TO_SUBMISSION[state].value}
+    """Mirror a batch's state on its recipients.
+
+    A recipient with a delivery status has been confirmed by a report (which can
+    arrive before the batch's own answer is recorded); it stays submitted and
+    keeps its status whatever the batch's answer said.
+    """
+    of_batch = update(Recipient).where(Recipient.batch_id == batch_id)
+    submission = BATCH_TO_SUBMISSION[state].value
+
     if state is BatchState.SUBMITTED:
-        values["status"] = DeliveryStatus.AWAITING_REPORT.value
-        values["updated_at"] = utcnow()
-    session.execute(
-        update(Recipient).where(Recipient.batch_id == batch_id).values(**values)
-    )
+        session.execute(
+            of_batch.values(
+                submission=submission,
+                status=func.coalesce(
+                    Recipient.status, DeliveryStatus.AWAITING_REPORT.value
+                ),
+                updated_at=func.coalesce(Recipient.updated_at, utcnow()),
+            )
+        )
+    elif state is BatchState.UNKNOWN:
+        session.execute(
+            of_batch.where(Recipient.status.is_(None)).values(submission=submission)
+        )
+        session.execute(
+            of_batch.where(Recipient.status.is_not(None)).values(
+                submission=SubmissionState.SUBMITTED.value
+            )
+        )
+    else:
+        session.execute(of_batch.values(submission=submission))
 
 
 def _fail_invalid_numbers(
@@ -224,7 +261,8 @@ def tally(session: Session, campaign_id: str) -> Tally:
     submissions = dict.fromkeys((s.value for s in SubmissionState), 0)
     statuses = dict.fromkeys((s.value for s in DeliveryStatus), 0)
     for submission, status, count in session.execute(query):
-        submissions[submission] += count
+        if submission is not None:
+            submissions[submission] += count
         if status is not None:
             statuses[status] += count
     return Tally(submissions, statuses)
@@ -254,3 +292,164 @@ def mark_submitted(session: Session, campaign_id: str, when: datetime) -> None:
         .where(Campaign.id == campaign_id, Campaign.submitted_at.is_(None))
         .values(submitted_at=when)
     )
+
+
+class ReportOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    UNMATCHED = "unmatched"
+    UNKNOWN_STATUS = "unknown_status"
+
+
+def record_report(
+    session: Session, report: DeliveryReport, batch_id: int | None
+) -> ReportOutcome:
+    """Store a delivery report as received and move its recipient forward.
+
+    ``batch_id`` comes from the signed callback URL. Without it, the report's
+    UUID names the batch, once that batch's answer is recorded; until then the
+    report is kept unmatched and applied when the UUID shows up.
+    """
+    inserted = session.execute(
+        _insert_ignoring_duplicates(session, DeliveryEvent).values(
+            message_uuid=report.message_uuid,
+            status=report.plivo_status,
+            sequence=report.sequence,
+            to=report.to,
+            error_code=report.error_code,
+            fields=report.fields,
+            batch_id=batch_id,
+            received_at=utcnow(),
+        )
+    )
+    if inserted.rowcount == 0:  # type: ignore[attr-defined]
+        return ReportOutcome.DUPLICATE
+
+    event_id = session.scalar(
+        select(DeliveryEvent.id).where(
+            DeliveryEvent.message_uuid == report.message_uuid,
+            DeliveryEvent.status == report.plivo_status,
+            DeliveryEvent.sequence == report.sequence,
+        )
+    )
+    return _apply_event(session, event_id, report, batch_id)
+
+
+def _apply_event(
+    session: Session, event_id: int | None, report: DeliveryReport, batch_id: int | None
+) -> ReportOutcome:
+    recipient_id = _match(session, report, batch_id)
+    if recipient_id is None:
+        return ReportOutcome.UNMATCHED
+
+    session.execute(
+        update(DeliveryEvent)
+        .where(DeliveryEvent.id == event_id)
+        .values(recipient_id=recipient_id)
+    )
+    session.execute(
+        update(Recipient)
+        .where(Recipient.id == recipient_id)
+        .values(
+            message_uuid=func.coalesce(Recipient.message_uuid, report.message_uuid),
+            units=func.coalesce(Recipient.units, report.units),
+            amount=func.coalesce(Recipient.amount, report.amount),
+        )
+    )
+
+    status = report.status
+    if status is None:
+        return ReportOutcome.UNKNOWN_STATUS
+    return _advance(session, recipient_id, status, report)
+
+
+def _match(
+    session: Session, report: DeliveryReport, batch_id: int | None
+) -> int | None:
+    # Tie the report to a recipient by its To among the recipients of one batch,
+    # never by the position of its UUID in Plivo's answer.
+    if batch_id is None:
+        batch_id = session.scalar(
+            select(BatchMessage.batch_id).where(
+                BatchMessage.message_uuid == report.message_uuid
+            )
+        )
+    if batch_id is None or report.destination is None:
+        return None
+    return session.scalar(
+        select(Recipient.id).where(
+            Recipient.batch_id == batch_id, Recipient.e164 == report.destination
+        )
+    )
+
+
+def _advance(
+    session: Session, recipient_id: int, status: DeliveryStatus, report: DeliveryReport
+) -> ReportOutcome:
+    rank = case(
+        {s.value: r for s, r in delivery.RANKS.items()},
+        value=Recipient.status,
+        else_=-1,
+    )
+    new_rank = delivery.RANKS[status]
+    moves_forward = and_(
+        rank < delivery.FINAL_RANK,
+        or_(
+            rank < new_rank,
+            and_(
+                rank == new_rank,
+                func.coalesce(Recipient.status_sequence, -1) < report.sequence,
+            ),
+        ),
+    )
+    advanced = session.execute(
+        update(Recipient)
+        .where(Recipient.id == recipient_id, moves_forward)
+        .values(
+            status=status.value,
+            status_sequence=report.sequence,
+            error_code=report.error_code,
+            submission=SubmissionState.SUBMITTED.value,
+            updated_at=utcnow(),
+        )
+    )
+    if advanced.rowcount == 0:  # type: ignore[attr-defined]
+        return ReportOutcome.STALE
+    return ReportOutcome.APPLIED
+
+
+def _rematch_reports(session: Session, message_uuids: Sequence[str]) -> None:
+    """Apply reports that arrived before their batch's UUIDs were recorded."""
+    waiting = session.scalars(
+        select(DeliveryEvent)
+        .where(
+            DeliveryEvent.recipient_id.is_(None),
+            DeliveryEvent.message_uuid.in_(message_uuids),
+        )
+        .order_by(DeliveryEvent.sequence)
+    ).all()
+    for event in waiting:
+        _apply_event(session, event.id, delivery.parse_report(event.fields), None)
+
+
+def expire_reports(session: Session, campaign_id: str, timeout: float) -> int:
+    """Mark recipients that waited longer than ``timeout`` seconds for a report
+    as ``no_report``, so the campaign can complete."""
+    cutoff = utcnow() - timedelta(seconds=timeout)
+    expired = session.execute(
+        update(Recipient)
+        .where(
+            Recipient.campaign_id == campaign_id,
+            Recipient.status.in_([s.value for s in delivery.OPEN_STATUSES]),
+            Recipient.updated_at < cutoff,
+        )
+        .values(status=DeliveryStatus.NO_REPORT.value, updated_at=utcnow())
+    )
+    return int(expired.rowcount)  # type: ignore[attr-defined]
+
+
+def _insert_ignoring_duplicates(session: Session, table: type[DeliveryEvent]) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()

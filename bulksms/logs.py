@@ -25,9 +25,7 @@ def mask_numbers(text: str) -> str:
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = (
-            g.get("request_id", "-") if has_request_context() else "-"
-        )
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
 
 

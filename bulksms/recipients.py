@@ -23,7 +23,7 @@ MAX_INPUT_LENGTH = 64
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
     NumberParseException.NOT_A_NUMBER: "not a phone number",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the exit code",
     NumberParseException.TOO_SHORT_NSN: "too short",
     NumberParseException.TOO_LONG: "too long",
 }
@@ -66,7 +66,8 @@ def normalise(raw: str, region: str) -> str:
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InvalidNumber(_PARSE_REASONS.get(exc.error_type, "not a phone number"))
+        reason = _PARSE_REASONS.get(exc.error_type, "not a phone number")
+        raise InvalidNumber(reason) from None
 
     if not phonenumbers.is_valid_number(number):
         raise InvalidNumber(_invalid_reason(number, region))
@@ -76,7 +77,9 @@ def normalise(raw: str, region: str) -> str:
 
 
 def _invalid_reason(number: phonenumbers.PhoneNumber, region: str) -> str:
-    numbering_region = phonenumbers.region_code_for_country_code(number.country_code)
+    numbering_region = phonenumbers.region_code_for_country_code(
+        number.country_code or 0
+    )
     where = numbering_region if numbering_region != "ZZ" else region
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible == phonenumbers.ValidationResult.TOO_SHORT:
@@ -131,7 +134,9 @@ def sort_recipients(
             continue
 
         if e164 in seen:
-            yield Recipient(raw, e164, Bucket.DUPLICATE, "duplicate of an earlier entry")
+            yield Recipient(
+                raw, e164, Bucket.DUPLICATE, "duplicate of an earlier entry"
+            )
         elif e164 == own_number:
             yield Recipient(raw, e164, Bucket.INVALID, "the sender's own number")
         elif is_suppressed(e164):

@@ -51,9 +51,7 @@ def _parse_send_request() -> intake.SendRequest:
 
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
-        return intake.from_form(
-            request.form, upload.stream if upload else None, region
-        )
+        return intake.from_form(request.form, upload.stream if upload else None, region)
 
     raise UnsupportedMediaType(
         "send application/json or multipart/form-data with a CSV file, not "

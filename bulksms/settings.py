@@ -106,7 +106,9 @@ class Settings:
                 "sender number or id, or the number pool to send from"
             )
 
-        keys = tuple(k.strip() for k in source.required(API_KEY).split(",") if k.strip())
+        keys = tuple(
+            k.strip() for k in source.required(API_KEY).split(",") if k.strip()
+        )
         if not keys:
             raise SettingsError(f"{API_KEY} must hold at least one key")
 
@@ -183,7 +185,9 @@ class _Source:
         try:
             number = int(value)
         except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+            raise SettingsError(
+                f"{name} must be a whole number, got {value!r}"
+            ) from None
         if number < 1:
             raise SettingsError(f"{name} must be at least 1, got {number}")
         return number
@@ -207,7 +211,9 @@ class _Source:
     def region(self, name: str, default: str) -> str:
         value = (self.text(name) or default).upper()
         if value not in phonenumbers.SUPPORTED_REGIONS:
-            raise SettingsError(f"{name} must be an ISO 3166 region code, got {value!r}")
+            raise SettingsError(
+                f"{name} must be an ISO 3166 region code, got {value!r}"
+            )
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:

@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from .config import Fault, SandboxConfig
 from .extension import current_state
 from .ledger import MessageRecord, format_time
-from .messages import ApiError, parse_send_request
+from .messages import ApiError, SendRequest, parse_send_request
 from .reports import FINAL_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,10 @@ def send_message(auth_id: str) -> ResponseReturnValue:
         return _refuse(fault, config)
 
     send = parse_send_request(_request_body())
+    if _targeted(send, config):
+        # The number stays out of the error: callers may log the text.
+        raise ApiError(400, "destination number refused (fault_destinations)")
+
     messages = state.accept(send, config)
     uuids = [message.message_uuid for message in messages]
     if config.shuffle_uuids:
@@ -162,6 +166,12 @@ def _message_details(auth_id: str, message: MessageRecord) -> dict[str, Any]:
         "powerpack_id": message.powerpack_uuid,
         "resource_uri": f"/v1/Account/{auth_id}/Message/{message.message_uuid}/",
     }
+
+
+def _targeted(send: SendRequest, config: SandboxConfig) -> bool:
+    """Whether ``send`` holds a number the ``fault_destinations`` knob refuses."""
+    targeted = {number.removeprefix("+") for number in config.fault_destinations}
+    return not targeted.isdisjoint(send.destinations)
 
 
 def _request_body() -> dict[str, Any]:

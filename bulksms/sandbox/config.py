@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -76,6 +77,8 @@ FIXED_FIELDS = frozenset(
 )
 _SECRET_FIELDS = ("auth_token", "main_auth_token")
 
+_E164 = re.compile(r"\+[0-9]{7,15}")
+
 
 def _default_outcomes() -> dict[str, float]:
     return {"delivered": 0.9, "undelivered": 0.05, "failed": 0.05}
@@ -90,7 +93,11 @@ class SandboxConfig:
     """How the sandbox answers, reports and misbehaves.
 
     Shares are probabilities in [0, 1]; ``outcomes`` holds relative weights of the
-    final statuses. Durations are seconds.
+    final statuses. Durations are seconds. ``opt_out_share`` is the share of
+    undelivered and failed messages given error 200 (recipient opted out), kept
+    low because the service suppresses those numbers. ``fault_destinations``
+    lists E.164 numbers: a Message API request whose ``dst`` holds one of them is
+    refused whole with 400, so a test can fail one chosen batch and no other.
     """
 
     auth_id: str = DEFAULT_AUTH_ID
@@ -115,18 +122,22 @@ class SandboxConfig:
     fault_503: float = 0.0
     fault_slow: float = 0.0
     fault_answer_lost: float = 0.0
+    fault_destinations: tuple[str, ...] = ()
     slow_seconds: float = 10.0
     retry_after: float = 1.0
 
     def __post_init__(self) -> None:
-        # Callers pass lists (JSON) and dicts they keep using; store private,
-        # hashable-looking copies so the frozen config cannot change under us.
+        # Callers pass lists (JSON) and dicts they keep using; keep our own
+        # copies so that the frozen config cannot change under a running sandbox.
         object.__setattr__(self, "outcomes", _check_outcomes(self.outcomes))
         object.__setattr__(
             self, "report_statuses", _check_report_statuses(self.report_statuses)
         )
         object.__setattr__(
             self, "report_retry_delays", _check_delays(self.report_retry_delays)
+        )
+        object.__setattr__(
+            self, "fault_destinations", _check_numbers(self.fault_destinations)
         )
         for name in (*_SHARE_FIELDS, *_SECONDS_FIELDS, "report_timeout"):
             object.__setattr__(self, name, _check_number(name, getattr(self, name)))
@@ -164,6 +175,7 @@ class SandboxConfig:
 
         settings["report_statuses"] = list(self.report_statuses)
         settings["report_retry_delays"] = list(self.report_retry_delays)
+        settings["fault_destinations"] = list(self.fault_destinations)
         return settings
 
     def _check_identity(self) -> None:
@@ -255,3 +267,16 @@ def _check_delays(delays: Any) -> tuple[float, ...]:
         raise SandboxConfigError("report_retry_delays must be a list of seconds")
 
     return tuple(_check_number("report_retry_delays", delay) for delay in delays)
+
+
+def _check_numbers(numbers: Any) -> tuple[str, ...]:
+    if isinstance(numbers, str) or not isinstance(numbers, list | tuple):
+        raise SandboxConfigError("fault_destinations must be a list of E.164 numbers")
+
+    for number in numbers:
+        if not isinstance(number, str) or not _E164.fullmatch(number):
+            raise SandboxConfigError(
+                f"fault_destinations: {number!r} is not an E.164 number"
+            )
+
+    return tuple(numbers)

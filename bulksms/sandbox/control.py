@@ -32,6 +32,10 @@ def settings() -> ResponseReturnValue:
 
 @bp.post("/faults")
 def change_settings() -> ResponseReturnValue:
+    """Change any setting but identity, seed and workers: a JSON object of
+    ``SandboxConfig`` fields. Fault shares (``fault_500`` ...) pick requests at
+    random; ``fault_destinations``, a list of E.164 numbers, refuses with 400
+    every request whose ``dst`` holds one of them, so one chosen batch fails."""
     changes = request.get_json(silent=True)
     if not isinstance(changes, dict):
         return {"error": "body must be a JSON object of settings"}, 400

@@ -70,7 +70,7 @@ class SandboxServer:
             daemon=True,
         )
         self._thread.start()
-        logger.info("sandbox listening on %s", self.url)
+        logger.debug("sandbox listening on %s", self.url)
         return self
 
     def stop(self) -> None:

@@ -36,6 +36,7 @@ OPTED_OUT = 200
 _REPORT_GAP = 0.01
 # Jitter on report_delay, as a share of it.
 _JITTER_SHARE = 0.2
+# Plivo states amounts with five decimals.
 _AMOUNT_PLACES = Decimal("0.00001")
 # How late a duplicated report follows the first copy, in seconds.
 _DUPLICATE_LAG = (0.005, 0.05)

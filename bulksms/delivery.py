@@ -1,0 +1,111 @@
+"""Delivery-status rules: what a Plivo report means for a recipient.
+
+A recipient's status only moves forward: awaiting_report < queued < sent <
+no_report < {delivered, undelivered, failed, rejected}. Reports of equal rank are
+ordered by Plivo's ``Sequence``. A final status never changes. ``no_report``
+(set when no report came within the report timeout) yields to a late final
+report, which is better information, but not to a late queued or sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from bulksms.states import DeliveryStatus
+
+RANKS = {
+    DeliveryStatus.AWAITING_REPORT: 0,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.NO_REPORT: 3,
+    DeliveryStatus.DELIVERED: 4,
+    DeliveryStatus.UNDELIVERED: 4,
+    DeliveryStatus.FAILED: 4,
+    DeliveryStatus.REJECTED: 4,
+}
+FINAL_RANK = 4
+
+# Plivo's status words that a report may carry, mapped to ours. A word not here
+# is stored with the report and changes no recipient.
+PLIVO_STATUSES = {
+    "queued": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "rejected": DeliveryStatus.REJECTED,
+}
+
+# Plivo's error code for "the recipient opted out with STOP".
+OPTED_OUT_ERROR = "200"
+
+# Statuses still waiting for news; the report-timeout sweep ends them.
+OPEN_STATUSES = (
+    DeliveryStatus.AWAITING_REPORT,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENT,
+)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """The fields of one Plivo status callback the ledger acts on."""
+
+    message_uuid: str
+    plivo_status: str
+    sequence: int
+    to: str | None
+    error_code: str | None
+    units: int | None
+    amount: Decimal | None
+    fields: dict[str, str]
+
+    @property
+    def status(self) -> DeliveryStatus | None:
+        return PLIVO_STATUSES.get(self.plivo_status)
+
+    @property
+    def destination(self) -> str | None:
+        """``To`` in E.164: Plivo sends it without the ``+``."""
+        if not self.to:
+            return None
+        return self.to if self.to.startswith("+") else f"+{self.to}"
+
+
+class MalformedReport(ValueError):
+    """A required field is missing or unreadable; the message names it."""
+
+
+def parse_report(fields: dict[str, str]) -> DeliveryReport:
+    message_uuid = fields.get("MessageUUID", "").strip()
+    if not message_uuid:
+        raise MalformedReport("MessageUUID is missing")
+    status = fields.get("Status", "").strip().lower()
+    if not status:
+        raise MalformedReport("Status is missing")
+
+    return DeliveryReport(
+        message_uuid=message_uuid,
+        plivo_status=status,
+        sequence=_integer(fields.get("Sequence")) or 0,
+        to=fields.get("To", "").strip() or None,
+        error_code=fields.get("ErrorCode", "").strip() or None,
+        units=_integer(fields.get("Units")),
+        amount=_decimal(fields.get("TotalAmount")),
+        fields=fields,
+    )
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        return None

@@ -1,0 +1,155 @@
+"""Shared fixtures: the sandbox over real HTTP, apps built per test, a live
+service for delivery reports, and an environment reset before every test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from bulksms import create_app, settings
+from bulksms.demo import free_port, serving
+from bulksms.sandbox import SandboxConfig, SandboxServer
+
+API_KEY = "test-key"
+OLD_API_KEY = "rotated-out-key"
+SENDER = "+14155550100"
+DATA = Path(__file__).parent / "data"
+
+# Fast retry schedule: Plivo's real one is +60/+120/+240 seconds.
+SANDBOX_DEFAULTS: dict[str, Any] = {
+    "latency": 0.0,
+    "report_statuses": ("queued", "sent"),
+    "report_delay": 0.0,
+    "report_duplicate_share": 0.0,
+    "report_shuffle": False,
+    "report_retry_delays": (0.05, 0.1, 0.2),
+    "fault_429": 0.0,
+    "fault_429_no_retry_after": 0.0,
+    "fault_500": 0.0,
+    "fault_503": 0.0,
+    "fault_slow": 0.0,
+    "fault_answer_lost": 0.0,
+}
+
+_SETTING_NAMES = [
+    value
+    for name, value in vars(settings).items()
+    if name.isupper() and isinstance(value, str) and value.isupper()
+]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they pass, never the developer's shell."""
+    for name in _SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server() -> Iterator[SandboxServer]:
+    config = SandboxConfig(seed=7, report_timeout=2.0, **SANDBOX_DEFAULTS)
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(_sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    """The shared sandbox, emptied and back on its defaults for each test."""
+    _sandbox_server.reset()
+    _sandbox_server.set_faults(**SANDBOX_DEFAULTS)
+    yield _sandbox_server
+    _sandbox_server.reset()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return os.environ.get("BULKSMS_TEST_DATABASE_URL") or (
+        f"sqlite:///{tmp_path}/bulksms.sqlite3"
+    )
+
+
+@pytest.fixture
+def make_app(
+    sandbox: SandboxServer, database_url: str
+) -> Callable[..., Flask]:
+    """Build an app against the sandbox; keyword arguments override settings."""
+
+    def make(**overrides: Any) -> Flask:
+        config: dict[str, Any] = {
+            "PLIVO_AUTH_ID": sandbox.config.auth_id,
+            "PLIVO_AUTH_TOKEN": sandbox.config.auth_token,
+            "PLIVO_API_URL": sandbox.url,
+            "PLIVO_SENDER_ID": SENDER,
+            "PLIVO_TIMEOUT": "5",
+            "API_KEY": f"{API_KEY},{OLD_API_KEY}",
+            "API_BASE_URL": "http://127.0.0.1:9",
+            "DATABASE_URL": database_url,
+            **overrides,
+        }
+        return create_app(config)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class LiveService:
+    """The app served over real HTTP, where the sandbox can post reports."""
+
+    app: Flask
+    url: str
+
+    def send(self, body: dict[str, Any], **headers: str) -> requests.Response:
+        return requests.post(
+            f"{self.url}/api/bulk-sms",
+            json=body,
+            headers={"X-API-Key": API_KEY, **headers},
+            timeout=120,
+        )
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.url}/api/bulk-sms/{campaign_id}",
+            headers={"X-API-Key": API_KEY},
+            timeout=30,
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def live_service(make_app: Callable[..., Flask]) -> Iterator[LiveService]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = make_app(API_BASE_URL=url)
+    with serving(app, port):
+        yield LiveService(app, url)
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """``count`` distinct valid US numbers, none of them the test sender."""
+    area_codes = ("201", "212", "312", "415", "503", "617", "702", "808", "917")
+    result = []
+    for n in range(start, start + count):
+        area = area_codes[n // 9000 % len(area_codes)]
+        exchange = 200 + n // 10000 % 700
+        result.append(f"+1{area}{exchange}{n % 10000:04d}")
+    return result
