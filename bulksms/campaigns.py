@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bulksms import ledger
 from bulksms.dispatch import Dispatcher
-from bulksms.errors import Conflict, NotFound, NothingToSend
+from bulksms.errors import Conflict, InvalidRequest, NotFound, NothingToSend
 from bulksms.intake import SendRequest
 from bulksms.models import Batch, Campaign, Recipient, Suppression
 from bulksms.recipients import sort_recipients
@@ -217,6 +217,58 @@ class CampaignService:
                 "recipients": f"/api/bulk-sms/{campaign.id}/recipients",
             },
         }
+
+    def recipients(
+        self, campaign_id: str, status: str | None, page: int, per_page: int
+    ) -> dict[str, Any]:
+        """One page of the campaign's recipients, optionally of one status."""
+        if status is not None and status not in ledger.RECIPIENT_FILTERS:
+            raise InvalidRequest(
+                f"'status' must be one of: {', '.join(ledger.RECIPIENT_FILTERS)}"
+            )
+
+        with self._store.session() as session:
+            if session.get(Campaign, campaign_id) is None:
+                raise NotFound(f"no campaign with id {campaign_id!r}")
+            condition = ledger.recipient_filter(status) if status else None
+            total, rows = ledger.recipients_page(
+                session,
+                campaign_id,
+                condition,
+                offset=(page - 1) * per_page,
+                limit=per_page,
+            )
+
+        pages = -(-total // per_page)
+        base = f"/api/bulk-sms/{campaign_id}/recipients?per_page={per_page}"
+        base += f"&status={status}" if status else ""
+        return {
+            "recipients": [_recipient_view(r) for r in rows],
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "pages": pages,
+            "links": {
+                "next": f"{base}&page={page + 1}" if page < pages else None,
+                "prev": f"{base}&page={page - 1}" if page > 1 else None,
+            },
+        }
+
+
+def _recipient_view(recipient: Recipient) -> dict[str, Any]:
+    return {
+        "position": recipient.position,
+        "input": recipient.input,
+        "e164": recipient.e164,
+        "bucket": recipient.bucket,
+        "reason": recipient.reason,
+        "submission": recipient.submission,
+        "status": recipient.status,
+        "error_code": recipient.error_code,
+        "message_uuid": recipient.message_uuid,
+        "units": recipient.units,
+        "amount": f"{recipient.amount:.5f}" if recipient.amount is not None else None,
+    }
 
 
 def campaign_state(batches: list[Batch], tally: ledger.Tally) -> CampaignState:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -63,6 +64,7 @@ def from_json(body: Any, default_region: str) -> SendRequest:
                 f"'recipients[{position}]' must be a string, "
                 f"got {type(recipient).__name__}"
             )
+        _check_encodable(recipient, f"recipients[{position}]")
 
     return SendRequest(
         recipients=recipients,
@@ -112,7 +114,8 @@ def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     except csv.Error as exc:
         raise InvalidRequest(f"the CSV file cannot be read: {exc}") from None
 
-    header = [cell.strip().lower() for cell in first]
+    # "Phone Number" and "phone-number" name the same column as "phone_number".
+    header = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in first]
     column = next((header.index(c) for c in PHONE_COLUMNS if c in header), None)
     if column is None:
         column = 0
@@ -136,6 +139,7 @@ def _message(value: Any) -> str:
         raise InvalidRequest("'message' must be a string")
     if not value.strip():
         raise InvalidRequest("'message' must not be empty")
+    _check_encodable(value, "message")
     return value
 
 
@@ -158,7 +162,19 @@ def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"'{name}' must be a non-empty string")
+    _check_encodable(value, name)
     return value.strip()
+
+
+def _check_encodable(value: str, name: str) -> None:
+    # A JSON string may escape half of a surrogate pair ("\ud800"): Python keeps
+    # it, but no database or SMS encoding can store or send it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(
+            f"'{name}' is not valid Unicode text (it holds a lone surrogate)"
+        ) from None
 
 
 def _flag(body: Mapping[str, Any], name: str) -> bool:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -311,8 +311,10 @@ def record_report(
     UUID names the batch, once that batch's answer is recorded; until then the
     report is kept unmatched and applied when the UUID shows up.
     """
+    recipient_id = _match(session, report, batch_id)
     inserted = session.execute(
-        _insert_ignoring_duplicates(session, DeliveryEvent).values(
+        _insert_ignoring_duplicates(session, DeliveryEvent)
+        .values(
             message_uuid=report.message_uuid,
             status=report.plivo_status,
             sequence=report.sequence,
@@ -320,48 +322,47 @@ def record_report(
             error_code=report.error_code,
             fields=report.fields,
             batch_id=batch_id,
+            recipient_id=recipient_id,
             received_at=utcnow(),
         )
-    )
-    if inserted.rowcount == 0:  # type: ignore[attr-defined]
+        .returning(DeliveryEvent.id)
+    ).scalar()
+    if inserted is None:
         return ReportOutcome.DUPLICATE
-
-    event_id = session.scalar(
-        select(DeliveryEvent.id).where(
-            DeliveryEvent.message_uuid == report.message_uuid,
-            DeliveryEvent.status == report.plivo_status,
-            DeliveryEvent.sequence == report.sequence,
-        )
-    )
-    return _apply_event(session, event_id, report, batch_id)
-
-
-def _apply_event(
-    session: Session, event_id: int | None, report: DeliveryReport, batch_id: int | None
-) -> ReportOutcome:
-    recipient_id = _match(session, report, batch_id)
     if recipient_id is None:
         return ReportOutcome.UNMATCHED
+    return _apply(session, recipient_id, report)
 
-    session.execute(
-        update(DeliveryEvent)
-        .where(DeliveryEvent.id == event_id)
-        .values(recipient_id=recipient_id)
-    )
-    session.execute(
-        update(Recipient)
-        .where(Recipient.id == recipient_id)
-        .values(
-            message_uuid=func.coalesce(Recipient.message_uuid, report.message_uuid),
-            units=func.coalesce(Recipient.units, report.units),
-            amount=func.coalesce(Recipient.amount, report.amount),
-        )
-    )
+
+def _apply(
+    session: Session, recipient_id: int, report: DeliveryReport
+) -> ReportOutcome:
+    # Units and cost are kept from whichever report brings them first, even one
+    # too late to change the status.
+    facts = {
+        "message_uuid": func.coalesce(Recipient.message_uuid, report.message_uuid),
+        "units": func.coalesce(Recipient.units, report.units),
+        "amount": func.coalesce(Recipient.amount, report.amount),
+    }
+    of_recipient = update(Recipient).where(Recipient.id == recipient_id)
 
     status = report.status
-    if status is None:
-        return ReportOutcome.UNKNOWN_STATUS
-    return _advance(session, recipient_id, status, report)
+    if status is not None:
+        advanced = session.execute(
+            of_recipient.where(_moves_forward(status, report.sequence)).values(
+                status=status.value,
+                status_sequence=report.sequence,
+                error_code=report.error_code,
+                submission=SubmissionState.SUBMITTED.value,
+                updated_at=utcnow(),
+                **facts,
+            )
+        )
+        if advanced.rowcount == 1:  # type: ignore[attr-defined]
+            return ReportOutcome.APPLIED
+
+    session.execute(of_recipient.values(**facts))
+    return ReportOutcome.STALE if status else ReportOutcome.UNKNOWN_STATUS
 
 
 def _match(
@@ -384,39 +385,24 @@ def _match(
     )
 
 
-def _advance(
-    session: Session, recipient_id: int, status: DeliveryStatus, report: DeliveryReport
-) -> ReportOutcome:
+def _moves_forward(status: DeliveryStatus, sequence: int) -> ColumnElement[bool]:
+    """The condition under which ``status`` may replace a recipient's status."""
     rank = case(
         {s.value: r for s, r in delivery.RANKS.items()},
         value=Recipient.status,
         else_=-1,
     )
     new_rank = delivery.RANKS[status]
-    moves_forward = and_(
+    return and_(
         rank < delivery.FINAL_RANK,
         or_(
             rank < new_rank,
             and_(
                 rank == new_rank,
-                func.coalesce(Recipient.status_sequence, -1) < report.sequence,
+                func.coalesce(Recipient.status_sequence, -1) < sequence,
             ),
         ),
     )
-    advanced = session.execute(
-        update(Recipient)
-        .where(Recipient.id == recipient_id, moves_forward)
-        .values(
-            status=status.value,
-            status_sequence=report.sequence,
-            error_code=report.error_code,
-            submission=SubmissionState.SUBMITTED.value,
-            updated_at=utcnow(),
-        )
-    )
-    if advanced.rowcount == 0:  # type: ignore[attr-defined]
-        return ReportOutcome.STALE
-    return ReportOutcome.APPLIED
 
 
 def _rematch_reports(session: Session, message_uuids: Sequence[str]) -> None:
@@ -430,7 +416,10 @@ def _rematch_reports(session: Session, message_uuids: Sequence[str]) -> None:
         .order_by(DeliveryEvent.sequence)
     ).all()
     for event in waiting:
-        _apply_event(session, event.id, delivery.parse_report(event.fields), None)
+        report = delivery.parse_report(event.fields)
+        event.recipient_id = _match(session, report, None)
+        if event.recipient_id is not None:
+            _apply(session, event.recipient_id, report)
 
 
 def expire_reports(session: Session, campaign_id: str, timeout: float) -> int:
@@ -453,3 +442,46 @@ def _insert_ignoring_duplicates(session: Session, table: type[DeliveryEvent]) ->
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def recipient_filter(name: str) -> ColumnElement[bool]:
+    """The condition for a ``status`` filter of the recipients listing: an intake
+    bucket, a submission state or a delivery status."""
+    if name in Bucket.__members__.values():
+        return Recipient.bucket == name
+    if name in SubmissionState.__members__.values():
+        return Recipient.submission == name
+    if name in DeliveryStatus.__members__.values():
+        return Recipient.status == name
+    raise ValueError(name)
+
+
+RECIPIENT_FILTERS = (
+    *(b.value for b in Bucket),
+    *(s.value for s in SubmissionState),
+    *(s.value for s in DeliveryStatus),
+)
+
+
+def recipients_page(
+    session: Session,
+    campaign_id: str,
+    condition: ColumnElement[bool] | None,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Recipient]]:
+    """One page of a campaign's recipients in input order, and the total."""
+    where = [Recipient.campaign_id == campaign_id]
+    if condition is not None:
+        where.append(condition)
+
+    total = session.scalar(select(func.count()).select_from(Recipient).where(*where))
+    rows = session.scalars(
+        select(Recipient)
+        .where(*where)
+        .order_by(Recipient.position)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return total or 0, list(rows)

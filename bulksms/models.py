@@ -67,6 +67,9 @@ class Batch(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     api_id: Mapped[str | None] = mapped_column(String(64))
     message_uuids: Mapped[int] = mapped_column(Integer, default=0)
+    # When the batch was last taken or retried while ``sending``: a batch whose
+    # sender died stops renewing it, and recovery turns it ``unknown``.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

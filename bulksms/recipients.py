@@ -100,13 +100,22 @@ def is_landline(e164: str) -> bool:
 
 
 def sender_number(sender: str | None, region: str) -> str | None:
-    """The sender in E.164 when it is a phone number, else None (alphanumeric)."""
+    """The sender in E.164 when it is a phone number, else None (alphanumeric).
+
+    Plivo reads a sender of digits alone (``442079460018``) as an international
+    number without its ``+``, so that reading comes before one in ``region``.
+    """
     if not sender:
         return None
-    try:
-        return normalise(sender, region)
-    except InvalidNumber:
-        return None
+
+    text = sender.strip()
+    readings = [f"+{text}", text] if text.isascii() and text.isdigit() else [text]
+    for reading in readings:
+        try:
+            return normalise(reading, region)
+        except InvalidNumber:
+            continue
+    return None
 
 
 def sort_recipients(

@@ -14,6 +14,7 @@ from bulksms.errors import InvalidRequest, UnsupportedMediaType
 bp = Blueprint("sending", __name__, url_prefix="/api/bulk-sms")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_PER_PAGE = 1000
 
 
 @bp.post("")
@@ -40,11 +41,34 @@ def show_campaign(campaign_id: str) -> Response:
     return jsonify(get_campaigns().describe(campaign_id))
 
 
+@bp.get("/<campaign_id>/recipients")
+@require_api_key
+def list_recipients(campaign_id: str) -> Response:
+    status = request.args.get("status") or None
+    page = _positive_int("page", 1, maximum=10**9)
+    per_page = _positive_int("per_page", 100, maximum=MAX_PER_PAGE)
+    return jsonify(get_campaigns().recipients(campaign_id, status, page, per_page))
+
+
+def _positive_int(name: str, default: int, *, maximum: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise InvalidRequest(f"'{name}' must be a whole number from 1 to {maximum}")
+    return int(value)
+
+
 def _parse_send_request() -> intake.SendRequest:
     region = current_app.config["BULKSMS_SETTINGS"].default_region
 
     if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            # Deeply nested JSON makes the parser raise this, not the
+            # ValueError that silent=True turns into None.
+            body = None
         if body is None:
             raise InvalidRequest("the body is not valid JSON")
         return intake.from_json(body, region)
@@ -61,10 +85,10 @@ def _parse_send_request() -> intake.SendRequest:
 
 def _send_status(campaign: dict[str, Any]) -> int:
     """202 when every batch was submitted (or is queued), 207 when some were not,
-    502 when Plivo accepted none."""
+    502 when Plivo accepted none: every batch failed or has an unknown outcome."""
     states = [batch["state"] for batch in campaign["batches"]]
     if all(state in ("submitted", "pending") for state in states):
         return 202
-    if not any(state in ("submitted", "unknown") for state in states):
+    if not any(state in ("submitted", "pending") for state in states):
         return 502
     return 207

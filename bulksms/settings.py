@@ -7,6 +7,7 @@ misconfigured deployment fails before it accepts a single campaign.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
+from limits import parse_many
 
 PLIVO_AUTH_ID = "PLIVO_AUTH_ID"
 PLIVO_AUTH_TOKEN = "PLIVO_AUTH_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -130,7 +132,7 @@ class Settings:
             plivo_account_mps=source.optional_number(PLIVO_ACCOUNT_MPS),
             default_region=source.region(DEFAULT_REGION, "US"),
             max_request_bytes=source.integer(MAX_REQUEST_BYTES, 64 * 1024 * 1024),
-            send_rate_limit=source.text(SEND_RATE_LIMIT) or "120 per minute",
+            send_rate_limit=source.rate_limit(SEND_RATE_LIMIT, "120 per minute"),
             report_timeout=source.number(REPORT_TIMEOUT, 72 * 3600.0),
             rates_file=source.text(RATES_FILE),
             log_format=source.choice(LOG_FORMAT, LOG_FORMATS, "text"),
@@ -200,13 +202,26 @@ class _Source:
             number = float(value)
         except ValueError:
             raise SettingsError(f"{name} must be a number, got {value!r}") from None
-        if not number > 0:
-            raise SettingsError(f"{name} must be greater than 0, got {value}")
+        if not (number > 0 and math.isfinite(number)):
+            raise SettingsError(
+                f"{name} must be a finite number greater than 0, got {value}"
+            )
         return number
 
     def number(self, name: str, default: float) -> float:
         number = self.optional_number(name)
         return default if number is None else number
+
+    def rate_limit(self, name: str, default: str) -> str:
+        # flask-limiter only logs a limit it cannot parse and then applies none.
+        value = self.text(name) or default
+        try:
+            parse_many(value)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be a rate limit such as '120 per minute', got {value!r}"
+            ) from None
+        return value
 
     def region(self, name: str, default: str) -> str:
         value = (self.text(name) or default).upper()

@@ -1,0 +1,789 @@
+"""The send API, ``POST /api/bulk-sms``, sending over real HTTP to the sandbox.
+
+Every outcome is read where a user would see it: the answer's status and body,
+``GET /api/bulk-sms/<id>``, and what the sandbox (standing in for Plivo) took in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import API_KEY, DATA, OLD_API_KEY, SENDER, numbers
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import TestResponse, encode_multipart
+
+from bulksms.models import Batch, Campaign, Recipient
+from bulksms.sandbox import SandboxServer
+from bulksms.store import get_store
+
+TEXT = "Your table is ready. Reply STOP to opt out."
+AUTH = {"X-API-Key": API_KEY}
+
+
+def send(client: FlaskClient, body: Any, **headers: str) -> TestResponse:
+    return client.post("/api/bulk-sms", json=body, headers={**AUTH, **headers})
+
+
+def send_raw(client: FlaskClient, data: bytes | str, content_type: str) -> TestResponse:
+    return client.post(
+        "/api/bulk-sms", data=data, content_type=content_type, headers=AUTH
+    )
+
+
+def upload(
+    client: FlaskClient, csv_text: bytes | str, message: str = TEXT
+) -> TestResponse:
+    """Post a CSV file as ``multipart/form-data``, fields ``file`` and ``message``."""
+    content = csv_text.encode() if isinstance(csv_text, str) else csv_text
+    # Encoded here: the test client's own encoder spools a large file to a
+    # temporary file that it never closes.
+    boundary, body = encode_multipart(
+        {
+            "message": message,
+            "file": FileStorage(io.BytesIO(content), "contacts.csv", "file"),
+        }
+    )
+    return send_raw(client, body, f"multipart/form-data; boundary={boundary}")
+
+
+def error_of(response: TestResponse) -> dict[str, Any]:
+    """The error of an answer, after checking it has the one error shape."""
+    body = response.get_json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] and body["error"]["message"], body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def counts(campaign: dict[str, Any]) -> dict[str, int]:
+    """The recipient counts of a campaign, without the list of rejected inputs."""
+    return {k: v for k, v in campaign["recipients"].items() if k != "rejected"}
+
+
+def stored_rows(app: Flask) -> dict[str, int]:
+    with app.app_context(), get_store().session() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            or 0
+            for model in (Campaign, Batch, Recipient)
+        }
+
+
+# --- batching -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [
+        (999, [999]),
+        (1000, [1000]),
+        (1001, [1000, 1]),
+        (2500, [1000, 1000, 500]),
+    ],
+    ids=["999", "1000", "1001", "2500"],
+)
+def test_recipients_go_in_batches_of_at_most_1000_and_each_number_once(
+    client: FlaskClient, sandbox: SandboxServer, count: int, sizes: list[int]
+) -> None:
+    recipients = numbers(count)
+
+    response = send(client, {"recipients": recipients, "message": TEXT})
+
+    assert response.status_code == 202
+    campaign = response.get_json()
+    batches = campaign["batches"]
+    assert [b["index"] for b in batches] == list(range(len(sizes)))
+    assert [b["size"] for b in batches] == sizes
+    # The sandbox answers 400 to a dst with an empty entry ("<<") or more than
+    # 1,000 entries (tests/test_sandbox.py), and records no request sizes; every
+    # batch queued whole, one message per recipient, is the proof none was sent.
+    for batch in batches:
+        assert batch["state"] == "submitted", batch
+        assert batch["message_uuids"] == batch["size"]
+        assert batch["error"] is None
+    destinations = sandbox.destinations()
+    assert destinations == dict.fromkeys(recipients, 1)
+    assert campaign["recipients"]["accepted"] == count == len(destinations)
+
+
+def test_one_refused_batch_gives_207_naming_it_while_the_others_are_sent(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    recipients = numbers(2500)
+    sandbox.set_faults(fault_destinations=[recipients[1500]])
+
+    response = send(client, {"recipients": recipients, "message": TEXT})
+
+    assert response.status_code == 207
+    batches = response.get_json()["batches"]
+    refused = [b for b in batches if b["state"] != "submitted"]
+    assert [b["index"] for b in refused] == [1]
+    assert refused[0]["state"] in ("failed", "unknown")
+    assert refused[0]["error"]["code"] and refused[0]["error"]["message"]
+    assert [b["message_uuids"] for b in batches] == [1000, 0, 500]
+    sent = recipients[:1000] + recipients[2000:]
+    assert sandbox.destinations() == dict.fromkeys(sent, 1)
+
+
+def test_every_batch_answered_500_gives_502_and_names_each_batch(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(fault_500=1.0)
+
+    response = send(client, {"recipients": numbers(1500), "message": TEXT})
+
+    assert response.status_code == 502
+    batches = response.get_json()["batches"]
+    assert [b["state"] for b in batches] == ["unknown", "unknown"]
+    for batch in batches:
+        assert batch["error"]["code"] and batch["error"]["message"]
+    assert sandbox.destinations() == {}
+
+
+def test_a_campaign_with_nothing_confirmed_sent_is_not_complete(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(fault_500=1.0)
+
+    campaign = send(client, {"recipients": numbers(10), "message": TEXT}).get_json()
+
+    shown = client.get(campaign["links"]["self"], headers=AUTH).get_json()
+    assert campaign["state"] != "complete"
+    assert shown["state"] != "complete"
+
+
+def test_a_wrong_plivo_auth_token_gives_502_with_every_batch_failed_on_auth(
+    make_app: Callable[..., Flask], sandbox: SandboxServer
+) -> None:
+    client = make_app(PLIVO_AUTH_TOKEN="not-the-sandbox-token").test_client()
+
+    response = send(client, {"recipients": numbers(1500), "message": TEXT})
+
+    assert response.status_code == 502
+    campaign = response.get_json()
+    assert campaign["state"] == "failed"
+    assert [b["state"] for b in campaign["batches"]] == ["failed", "failed"]
+    for batch in campaign["batches"]:
+        assert "authentication" in batch["error"]["message"].lower()
+    assert sandbox.destinations() == {}
+
+
+# --- the API key and the request id ---------------------------------------------
+
+
+def test_a_send_without_an_api_key_is_refused_401_and_sends_nothing(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    response = client.post(
+        "/api/bulk-sms", json={"recipients": numbers(1), "message": TEXT}
+    )
+
+    assert response.status_code == 401
+    assert "X-API-Key" in error_of(response)["message"]
+    assert sandbox.destinations() == {}
+
+
+@pytest.mark.parametrize("key", ["wrong-key", API_KEY + "x", API_KEY[:-1], " "])
+def test_a_send_with_a_wrong_api_key_is_refused_401_and_sends_nothing(
+    client: FlaskClient, sandbox: SandboxServer, key: str
+) -> None:
+    response = client.post(
+        "/api/bulk-sms",
+        json={"recipients": numbers(1), "message": TEXT},
+        headers={"X-API-Key": key},
+    )
+
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "unauthorized"
+    assert sandbox.destinations() == {}
+
+
+def test_reading_a_campaign_needs_an_api_key_too(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    campaign = send(client, {"recipients": numbers(1), "message": TEXT}).get_json()
+
+    response = client.get(campaign["links"]["self"])
+
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("key", [API_KEY, OLD_API_KEY], ids=["current", "previous"])
+def test_each_configured_api_key_is_accepted_during_a_rotation(
+    client: FlaskClient, sandbox: SandboxServer, key: str
+) -> None:
+    response = client.post(
+        "/api/bulk-sms",
+        json={"recipients": numbers(1), "message": TEXT},
+        headers={"X-API-Key": key},
+    )
+
+    assert response.status_code == 202
+    assert sandbox.destinations() == dict.fromkeys(numbers(1), 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status"),
+    [
+        (
+            "POST",
+            "/api/bulk-sms",
+            AUTH,
+            {"recipients": numbers(1), "message": "hi"},
+            202,
+        ),
+        ("POST", "/api/bulk-sms", AUTH, {"recipients": []}, 400),
+        ("POST", "/api/bulk-sms", {}, {}, 401),
+        ("GET", "/api/bulk-sms/cmp_NOPE", AUTH, None, 404),
+        ("POST", "/api/bulk-sms", AUTH, {"recipients": ["x"], "message": "hi"}, 422),
+        ("PUT", "/api/bulk-sms", AUTH, None, 405),
+    ],
+    ids=["202", "400", "401", "404", "422", "405"],
+)
+def test_every_answer_carries_a_request_id(
+    client: FlaskClient,
+    sandbox: SandboxServer,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any,
+    status: int,
+) -> None:
+    response = client.open(path, method=method, json=body, headers=headers)
+
+    assert response.status_code == status
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_a_plain_request_id_from_the_caller_is_echoed_and_an_unsafe_one_replaced(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    plain = client.get("/api/bulk-sms/x", headers={**AUTH, "X-Request-ID": "abc-123"})
+    unsafe = client.get(
+        "/api/bulk-sms/x", headers={**AUTH, "X-Request-ID": "a b\u00e9<script>"}
+    )
+
+    assert plain.headers["X-Request-ID"] == "abc-123"
+    assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["X-Request-ID"])
+
+
+# --- bad input --------------------------------------------------------------------
+
+
+def valid_body(**changes: Any) -> dict[str, Any]:
+    return {"recipients": numbers(3), "message": TEXT, **changes}
+
+
+def without(name: str) -> dict[str, Any]:
+    body = valid_body()
+    del body[name]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ('{"recipients": ["+12012000000"], "message": ', "body"),
+        ("[]", "object"),
+        ('"+12012000000"', "object"),
+        (without("recipients"), "'recipients'"),
+        (valid_body(recipients="+12012000000"), "'recipients'"),
+        (valid_body(recipients={"to": "+12012000000"}), "'recipients'"),
+        (valid_body(recipients=[]), "'recipients'"),
+        (valid_body(recipients=["+12012000000", 12012000001]), "'recipients[1]'"),
+        (valid_body(recipients=[None]), "'recipients[0]'"),
+        (valid_body(recipients=[["+12012000000"]]), "'recipients[0]'"),
+        (without("message"), "'message'"),
+        (valid_body(message=""), "'message'"),
+        (valid_body(message=" \t\n "), "'message'"),
+        (valid_body(message=42), "'message'"),
+        (valid_body(default_region="XX"), "'default_region'"),
+        (valid_body(default_region="USA"), "'default_region'"),
+        (valid_body(default_region=1), "'default_region'"),
+        (valid_body(recipent=["+12012000000"]), "recipent"),
+        (valid_body(sender=""), "'sender'"),
+        (valid_body(gsm_safe="yes"), "'gsm_safe'"),
+        ("[" * 50_000 + "]" * 50_000, "body"),
+        (valid_body(message="hi \ud83d"), "'message'"),
+        (valid_body(recipients=["+12012000000", "\udc00"]), "'recipients[1]'"),
+    ],
+    ids=[
+        "malformed-json",
+        "array",
+        "string",
+        "recipients-missing",
+        "recipients-string",
+        "recipients-object",
+        "recipients-empty",
+        "recipient-number",
+        "recipient-null",
+        "recipient-list",
+        "message-missing",
+        "message-empty",
+        "message-whitespace",
+        "message-number",
+        "region-unknown",
+        "region-alpha3",
+        "region-number",
+        "unknown-field",
+        "sender-empty",
+        "flag-not-bool",
+        "deeply-nested-json",
+        "message-lone-surrogate",
+        "recipient-lone-surrogate",
+    ],
+)
+def test_each_bad_input_is_answered_400_naming_what_is_wrong(
+    client: FlaskClient, sandbox: SandboxServer, body: Any, names: str
+) -> None:
+    raw = body if isinstance(body, str) else json.dumps(body)
+
+    response = send_raw(client, raw, "application/json")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "invalid_request"
+    assert names in error["message"]
+    assert sandbox.destinations() == {}
+
+
+def test_an_unknown_field_is_listed_in_the_details(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    response = send(client, valid_body(recipent=[], schedule="now"))
+
+    assert response.status_code == 400
+    assert error_of(response)["details"] == {"fields": ["recipent", "schedule"]}
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_a_body_over_max_request_bytes_is_refused_413_and_sends_nothing(
+    make_app: Callable[..., Flask], sandbox: SandboxServer, form: str
+) -> None:
+    client = make_app(MAX_REQUEST_BYTES="2048").test_client()
+    recipients = numbers(200)
+
+    if form == "json":
+        response = send(client, {"recipients": recipients, "message": TEXT})
+    else:
+        response = upload(client, "\n".join(recipients))
+
+    assert response.status_code == 413
+    error_of(response)
+    assert sandbox.destinations() == {}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", ""])
+def test_a_body_that_is_neither_json_nor_a_form_is_refused_415(
+    client: FlaskClient, sandbox: SandboxServer, content_type: str
+) -> None:
+    response = send_raw(client, "+12012000000\n+12012000001", content_type)
+
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+    assert sandbox.destinations() == {}
+
+
+def test_a_list_with_nothing_sendable_is_422_listing_each_input_and_stores_nothing(
+    app: Flask, client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    inputs = ["555-1234", "hello", "", "+999 1234", "(415) 555-0100", "415-555-0100"]
+
+    response = send(client, {"recipients": inputs, "message": TEXT})
+
+    assert response.status_code == 422
+    details = error_of(response)["details"]
+    assert details["received"] == 6
+    assert details["invalid"] == 5
+    assert details["duplicates"] == 1
+    rejected = details["rejected"]
+    assert [r["input"] for r in rejected] == inputs[:5]
+    assert all(r["reason"] for r in rejected)
+    assert sandbox.destinations() == {}
+    assert stored_rows(app) == {"campaigns": 0, "batches": 0, "recipients": 0}
+
+
+def test_a_refused_list_leaves_its_idempotency_key_free(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    key = {"Idempotency-Key": "order-42"}
+
+    refused = send(client, {"recipients": ["hello"], "message": TEXT}, **key)
+    accepted = send(client, {"recipients": numbers(2), "message": TEXT}, **key)
+
+    assert refused.status_code == 422
+    assert accepted.status_code == 202
+
+
+# Raw JSON bodies, so that escapes JSON allows but Python strings cannot encode
+# (a lone surrogate) reach the service as a client would send them.
+ODD_BODIES = {
+    "huge-recipient": json.dumps(valid_body(recipients=["9" * 1_000_000])),
+    "huge-message": json.dumps(valid_body(message="x" * 200_000)),
+    "unicode-junk": json.dumps(
+        valid_body(
+            recipients=["\u202e+1 415 555 0123", "\ufeff", "\u2603", "\U0001f4de"]
+        )
+    ),
+    "control-characters": json.dumps(
+        valid_body(recipients=["\x00", "+1415\x00555\x1b0123"])
+    ),
+    "null-byte-message": json.dumps(valid_body(message="hi\x00there")),
+    "nested-lists": json.dumps(valid_body(recipients=[[[["+12012000000"]]]])),
+    "recipients-is-a-string": json.dumps(valid_body(recipients="+14155550123")),
+    "recipient-objects": json.dumps(valid_body(recipients=[{}, True, 1.5])),
+    "message-object": json.dumps(valid_body(message={"text": "hi"})),
+    "lone-surrogate-message": '{"recipients": ["+12012000000"], "message": "\\ud83d"}',
+    "lone-surrogate-recipient": '{"recipients": ["\\udc00"], "message": "hi"}',
+    "lone-surrogate-sender": (
+        '{"recipients": ["+12012000000"], "message": "hi", "sender": "\\ud800"}'
+    ),
+    "lone-surrogate-field": (
+        '{"recipients": ["+12012000000"], "message": "hi", "\\ud800": 1}'
+    ),
+    "deeply-nested": "[" * 50_000 + "]" * 50_000,
+    "json-null": "null",
+    "json-number": "1e999",
+    "region-with-null-byte": json.dumps(valid_body(default_region="U\x00")),
+    "not-utf8": b'{"recipients": ["\xff\xfe"], "message": "\xc3"}',
+}
+
+
+@pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
+def test_no_input_makes_the_service_fail_with_500(
+    client: FlaskClient, sandbox: SandboxServer, body: str | bytes
+) -> None:
+    response = send_raw(client, body, "application/json")
+
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+    if response.status_code >= 400:
+        error_of(response)
+
+
+# --- normalisation through the API ----------------------------------------------
+
+
+def test_the_senders_own_number_in_another_spelling_is_dropped_and_the_rest_sent(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    assert SENDER == "+14155550100"
+    others = numbers(3)
+
+    response = send(
+        client, {"recipients": [*others, "(415) 555-0100"], "message": TEXT}
+    )
+
+    assert response.status_code == 202
+    recipients = response.get_json()["recipients"]
+    assert recipients["accepted"] == 3
+    assert recipients["invalid"] == 1
+    assert recipients["rejected"] == [
+        {"input": "(415) 555-0100", "reason": "the sender's own number"}
+    ]
+    assert sandbox.destinations() == dict.fromkeys(others, 1)
+
+
+def test_a_sender_set_in_plivos_digits_only_form_is_still_dropped_from_the_list(
+    make_app: Callable[..., Flask], sandbox: SandboxServer
+) -> None:
+    # Plivo reads "442079460018" as +44 20 7946 0018 whatever DEFAULT_REGION is.
+    client = make_app(PLIVO_SENDER_ID="442079460018").test_client()
+    others = numbers(2)
+
+    response = send(
+        client, {"recipients": [*others, "+44 20 7946 0018"], "message": TEXT}
+    )
+
+    assert response.status_code == 202
+    assert response.get_json()["recipients"]["rejected"] == [
+        {"input": "+44 20 7946 0018", "reason": "the sender's own number"}
+    ]
+    assert sandbox.destinations() == dict.fromkeys(others, 1)
+
+
+def test_five_spellings_of_one_number_are_one_recipient_and_four_duplicates(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    spellings = [
+        "+1 415 555 0123",
+        "(415) 555-0123",
+        "415.555.0123",
+        "tel:+1-415-555-0123",
+        "1-415-555-0123",
+    ]
+
+    response = send(client, {"recipients": spellings, "message": TEXT})
+
+    assert response.status_code == 202
+    assert counts(response.get_json()) == {
+        "received": 5,
+        "accepted": 1,
+        "duplicates": 4,
+        "suppressed": 0,
+        "invalid": 0,
+    }
+    assert sandbox.destinations() == {"+14155550123": 1}
+
+
+def test_numbers_are_normalised_from_every_spelling_libphonenumber_reads(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    spellings = {
+        "+1 415 555 0124 ext. 12": "+14155550124",
+        "tel:+1-415-555-0125;ext=5": "+14155550125",
+        "+44 (0)20 7946 0018": "+442079460018",
+        "\uff0b\uff11 \uff14\uff11\uff15 \uff15\uff15\uff15 \uff10\uff11\uff12\uff16": (
+            "+14155550126"
+        ),
+        "+\u0661 \u0664\u0661\u0665 \u0665\u0665\u0665 \u0660\u0661\u0662\u0667": (
+            "+14155550127"
+        ),
+    }
+
+    response = send(client, {"recipients": list(spellings), "message": TEXT})
+
+    assert response.status_code == 202
+    assert response.get_json()["recipients"]["accepted"] == 5
+    assert sandbox.destinations() == dict.fromkeys(spellings.values(), 1)
+
+
+def test_each_invalid_input_is_reported_as_given_with_a_reason(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    invalid = {
+        "555-1234": "not a valid number for region US",
+        "hello": "not a phone number",
+        "  ": "empty",
+        "+999 1234": "unknown country calling code",
+        "+1 415 555 01234567": "too long for region US",
+        "12": "too short for region US",
+    }
+
+    response = send(client, {"recipients": [*numbers(1), *invalid], "message": TEXT})
+
+    assert response.status_code == 202
+    recipients = response.get_json()["recipients"]
+    assert recipients["invalid"] == len(invalid)
+    assert {r["input"]: r["reason"] for r in recipients["rejected"]} == invalid
+
+
+def test_default_region_gb_reads_a_national_uk_number(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    body = {"recipients": ["020 7946 0018"], "message": TEXT, "default_region": "GB"}
+
+    response = send(client, body)
+
+    assert response.status_code == 202
+    assert sandbox.destinations() == {"+442079460018": 1}
+
+
+# --- CSV upload -------------------------------------------------------------------
+
+
+def test_a_csv_upload_reads_the_phone_column_among_others(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    rows = [
+        "name,Phone,tags",
+        "Ada,+1 201 200 0000,vip",
+        'Bob,"(201) 200-0001","a,b"',
+        "Cy,not a number,",
+        "Di,201.200.0000,",
+    ]
+
+    response = upload(client, "\n".join(rows))
+
+    assert response.status_code == 202
+    assert counts(response.get_json()) == {
+        "received": 4,
+        "accepted": 2,
+        "duplicates": 1,
+        "suppressed": 0,
+        "invalid": 1,
+    }
+    assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
+
+
+def test_a_csv_header_spelled_phone_number_with_a_space_is_found(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    rows = ["Name,Phone Number", "Ada,+1 201 200 0000", "Bob,+1 201 200 0001"]
+
+    response = upload(client, "\n".join(rows))
+
+    assert response.status_code == 202
+    assert counts(response.get_json())["accepted"] == 2
+    assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
+
+
+def test_a_csv_without_a_header_is_read_from_its_first_column(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    rows = ["+1 201 200 0000,Ada", "(201) 200-0001,Bob", "", "+1 201 200 0002"]
+
+    response = upload(client, "\r\n".join(rows))
+
+    assert response.status_code == 202
+    assert counts(response.get_json())["received"] == 3
+    assert sandbox.destinations() == dict.fromkeys(numbers(3), 1)
+
+
+def test_a_csv_upload_without_a_file_or_a_message_is_400_naming_it(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    boundary, body = encode_multipart({"message": TEXT})
+    no_file = send_raw(client, body, f"multipart/form-data; boundary={boundary}")
+    no_message = upload(client, "+1 201 200 0000", message="")
+
+    assert no_file.status_code == 400
+    assert "file" in error_of(no_file)["message"]
+    assert no_message.status_code == 400
+    assert "'message'" in error_of(no_message)["message"]
+    assert sandbox.destinations() == {}
+
+
+def test_reading_a_campaign_back_shows_the_counts_of_the_send(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    csv_text = "\n".join(["phone", *numbers(1200), "nope", numbers(1)[0]])
+    sent = upload(client, csv_text).get_json()
+
+    response = client.get(f"/api/bulk-sms/{sent['id']}", headers=AUTH)
+
+    assert response.status_code == 200
+    shown = response.get_json()
+    assert shown["id"] == sent["id"]
+    assert shown["recipients"] == sent["recipients"]
+    assert counts(shown) == {
+        "received": 1202,
+        "accepted": 1200,
+        "duplicates": 1,
+        "suppressed": 0,
+        "invalid": 1,
+    }
+    assert [(b["size"], b["state"]) for b in shown["batches"]] == [
+        (1000, "submitted"),
+        (200, "submitted"),
+    ]
+
+
+def test_an_unknown_campaign_id_is_404_json(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    response = client.get("/api/bulk-sms/cmp_01JF000000000000000000000", headers=AUTH)
+
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+# --- idempotency --------------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_and_body_return_one_campaign_sent_once(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    body = {"recipients": numbers(1500), "message": TEXT}
+
+    first = send(client, body, **{"Idempotency-Key": "launch-1"})
+    again = send(client, body, **{"Idempotency-Key": "launch-1"})
+
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert sandbox.destinations() == dict.fromkeys(body["recipients"], 1)
+
+
+def test_the_same_idempotency_key_with_another_body_is_409_and_sends_nothing_more(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    key = {"Idempotency-Key": "launch-2"}
+    send(client, {"recipients": numbers(2), "message": TEXT}, **key)
+
+    response = send(client, {"recipients": numbers(2, start=2), "message": TEXT}, **key)
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "conflict"
+    assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
+
+
+# --- the 20k contact export -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_20k_contact_export_is_sent_once_to_each_valid_distinct_number(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    response = upload(client, (DATA / "contacts-20k.csv").read_bytes())
+
+    assert response.status_code == 202
+    campaign = response.get_json()
+    assert counts(campaign) == {
+        "received": 20_000,
+        "accepted": 13_219,
+        "duplicates": 3_061,
+        "suppressed": 0,
+        "invalid": 3_720,
+    }
+    batches = campaign["batches"]
+    assert len(batches) == 14
+    assert {b["state"] for b in batches} == {"submitted"}
+    assert sum(b["message_uuids"] for b in batches) == 13_219
+    destinations = sandbox.destinations()
+    assert len(destinations) == 13_219
+    assert set(destinations.values()) == {1}
+
+
+# --- gsm_safe -----------------------------------------------------------------------
+
+
+def test_gsm_safe_sends_a_text_with_curly_quotes_as_gsm_7(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    body = {"recipients": numbers(1), "message": "Don\u2019t miss it", "gsm_safe": True}
+
+    response = send(client, body)
+
+    assert response.status_code == 202
+    assert response.get_json()["message"]["encoding"] == "GSM-7"
+
+
+# --- logs ---------------------------------------------------------------------------
+
+
+def test_logs_never_hold_a_full_phone_number(
+    client: FlaskClient, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    recipients = numbers(1500)
+    sandbox.set_faults(fault_destinations=[recipients[1200]])
+    caplog.set_level(logging.INFO)
+
+    campaign = send(
+        client,
+        {"recipients": [*recipients, "555-1234", "(415) 555-0100"], "message": TEXT},
+    ).get_json()
+    client.get(campaign["links"]["self"], headers=AUTH)
+    send(client, {"recipients": ["+1 201 200 0000 x"], "message": TEXT})
+
+    # The sandbox stands in for Plivo; its logs are not the service's.
+    logged = "\n".join(
+        caplog.handler.format(record)
+        for record in caplog.records
+        if not record.name.startswith("bulksms.sandbox")
+    )
+    assert "campaign" in logged
+    for number in [*recipients, SENDER]:
+        # E.164, as Plivo writes it (no "+") and the national number.
+        for spelling in (number, number[1:], number[2:]):
+            assert spelling not in logged
