@@ -8,10 +8,21 @@ from typing import Any
 
 from flask import Flask
 
-from bulksms import campaigns, http, limits, logs, reports, sending, store, webhooks
+from bulksms import (
+    campaigns,
+    http,
+    limits,
+    logs,
+    queue,
+    reports,
+    sending,
+    store,
+    webhooks,
+)
 from bulksms.dispatch import Dispatcher
 from bulksms.gateway import PlivoGateway
 from bulksms.operations import bp as operations_bp
+from bulksms.pacing import Pacer
 from bulksms.settings import Settings
 
 
@@ -35,14 +46,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         timeout=settings.plivo_timeout,
         api_url=settings.plivo_api_url,
     )
+    pacer = Pacer(
+        settings.redis_url or "memory://",
+        api_rps=settings.plivo_api_rps,
+        account_mps=settings.plivo_account_mps,
+    )
     dispatcher = Dispatcher(
         ledger_store,
         gateway,
+        pacer,
         report_url=settings.delivery_report_url,
         concurrency=settings.send_concurrency,
     )
+    campaign_queue = queue.CampaignQueue(
+        queue.make_huey(settings.redis_url, ledger_store.queue_path(app)), dispatcher
+    )
+    queue.init_app(app, campaign_queue)
     campaigns.init_app(
-        app, campaigns.CampaignService(ledger_store, dispatcher, settings)
+        app,
+        campaigns.CampaignService(ledger_store, dispatcher, campaign_queue, settings),
     )
     reports.init_app(app, reports.ReportService(ledger_store))
     atexit.register(dispatcher.close)

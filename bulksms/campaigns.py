@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
@@ -26,7 +26,8 @@ from bulksms import ledger
 from bulksms.dispatch import Dispatcher
 from bulksms.errors import Conflict, InvalidRequest, NotFound, NothingToSend
 from bulksms.intake import SendRequest
-from bulksms.models import Batch, Campaign, Recipient, Suppression
+from bulksms.models import Batch, Campaign, Recipient, Suppression, utcnow
+from bulksms.queue import CampaignQueue
 from bulksms.recipients import sort_recipients
 from bulksms.segments import analyse, check_limits
 from bulksms.settings import Settings
@@ -69,10 +70,15 @@ class Created:
 
 class CampaignService:
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, settings: Settings
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        queue: CampaignQueue,
+        settings: Settings,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
+        self._queue = queue
         self._settings = settings
 
     def create(
@@ -121,8 +127,63 @@ class CampaignService:
             campaign.received,
             -(-campaign.accepted // ledger.BATCH_SIZE),
         )
-        self._dispatcher.dispatch(campaign.id)
+        self._send(campaign.id, campaign.accepted)
         return Created(campaign.id)
+
+    def _send(self, campaign_id: str, recipients: int) -> None:
+        # Small lists go out inside the request; large ones would outlast any
+        # HTTP timeout, so the worker takes them.
+        if recipients > self._settings.bulk_sync_limit:
+            self._queue.enqueue(campaign_id)
+        else:
+            self._dispatcher.dispatch(campaign_id)
+
+    def retry(self, campaign_id: str, *, include_unknown: bool) -> int:
+        """Resend the recipients of failed batches and, with ``include_unknown``,
+        of unknown batches that no report confirmed within the grace period.
+
+        Resending an unknown batch may send its recipients a second message:
+        that is the operator's explicit choice, never the service's.
+        """
+        grace = timedelta(seconds=self._settings.retry_unknown_after)
+        with self._store.session() as session:
+            self._get(session, campaign_id)
+            reset = ledger.reset_batches(
+                session,
+                campaign_id,
+                include_unknown_before=utcnow() - grace if include_unknown else None,
+            )
+            recipients = ledger.pending_recipients(session, campaign_id)
+        if not reset:
+            raise Conflict(
+                "nothing to retry: no failed batches"
+                + (
+                    f", and no unknown batch older than {grace}"
+                    if include_unknown
+                    else ""
+                )
+            )
+
+        log.info("campaign %s: retrying %d batches", campaign_id, reset)
+        self._send(campaign_id, recipients)
+        return reset
+
+    def cancel(self, campaign_id: str) -> int:
+        """Cancel the batches not yet taken for sending."""
+        with self._store.session() as session:
+            self._get(session, campaign_id)
+            cancelled = ledger.cancel_batches(session, campaign_id)
+        if not cancelled:
+            raise Conflict("nothing to cancel: no batch is waiting to be sent")
+
+        log.info("campaign %s: cancelled %d batches", campaign_id, cancelled)
+        return cancelled
+
+    def _get(self, session: Session, campaign_id: str) -> Campaign:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"no campaign with id {campaign_id!r}")
+        return campaign
 
     def _take_in(
         self, session: Session, campaign: Campaign, request: SendRequest
@@ -178,10 +239,7 @@ class CampaignService:
     def describe(self, campaign_id: str) -> dict[str, Any]:
         """The campaign's account as the API shows it: counts that add up."""
         with self._store.session() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None:
-                raise NotFound(f"no campaign with id {campaign_id!r}")
-
+            campaign = self._get(session, campaign_id)
             ledger.expire_reports(session, campaign_id, self._settings.report_timeout)
             batches = ledger.batches(session, campaign_id)
             tally = ledger.tally(session, campaign_id)
@@ -228,8 +286,7 @@ class CampaignService:
             )
 
         with self._store.session() as session:
-            if session.get(Campaign, campaign_id) is None:
-                raise NotFound(f"no campaign with id {campaign_id!r}")
+            self._get(session, campaign_id)
             condition = ledger.recipient_filter(status) if status else None
             total, rows = ledger.recipients_page(
                 session,

@@ -73,4 +73,22 @@ def segments(text: str) -> None:
         )
 
 
+@main.command()
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Campaigns worked on at once. Default: WORKER_THREADS (2).",
+)
+def worker(threads: int | None) -> None:
+    """Send queued campaigns; recovers batches a stopped worker left behind."""
+    from bulksms import create_app
+    from bulksms.queue import EXTENSION
+
+    app = create_app()
+    threads = threads or app.config["BULKSMS_SETTINGS"].worker_threads
+    click.echo(f"worker: sending queued campaigns with {threads} threads")
+    app.extensions[EXTENSION].run_worker(threads)
+
+
 main.add_command(sandbox_command)

@@ -7,7 +7,11 @@ prints an account that must add up.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,7 +27,8 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from bulksms import create_app
-from bulksms.sandbox import SandboxConfig, SandboxServer
+from bulksms.sandbox import SandboxConfig
+from bulksms.sandbox.config import FIXED_FIELDS
 
 DEMO_API_KEY = "demo-api-key"
 DEMO_SENDER = "BulkSMS"
@@ -38,6 +43,7 @@ def sample_contacts() -> Path:
 class DemoResult:
     campaign: dict[str, Any]
     destinations: dict[str, int]
+    outcomes: dict[str, Any]
 
     @property
     def adds_up(self) -> bool:
@@ -70,32 +76,114 @@ def run_demo(
     settle_timeout: float = 600.0,
     echo: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Send ``contacts`` through the service and the sandbox; return the result."""
+    """Send ``contacts`` through the service and the sandbox; return the result.
+
+    The sandbox and the worker run as processes of their own, as they would in
+    production, so the three share the machine's cores.
+    """
+    sandbox_config = sandbox_config or SandboxConfig()
     with (
-        SandboxServer(sandbox_config or SandboxConfig()) as sandbox,
+        SandboxProcess(sandbox_config) as sandbox,
         tempfile.TemporaryDirectory(prefix="bulksms-demo-") as workdir,
     ):
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        app = create_app(
-            {
-                "LOG_LEVEL": "WARNING",
-                "PLIVO_AUTH_ID": sandbox.config.auth_id,
-                "PLIVO_AUTH_TOKEN": sandbox.config.auth_token,
-                "PLIVO_API_URL": sandbox.url,
-                "PLIVO_SENDER_ID": DEMO_SENDER,
-                "API_KEY": DEMO_API_KEY,
-                "API_BASE_URL": base_url,
-                "DATABASE_URL": f"sqlite:///{workdir}/bulksms.sqlite3",
-                **(overrides or {}),
-            }
-        )
+        config = {
+            "LOG_LEVEL": "WARNING",
+            "PLIVO_AUTH_ID": sandbox_config.auth_id,
+            "PLIVO_AUTH_TOKEN": sandbox_config.auth_token,
+            "PLIVO_API_URL": sandbox.url,
+            "PLIVO_SENDER_ID": DEMO_SENDER,
+            "API_KEY": DEMO_API_KEY,
+            "API_BASE_URL": base_url,
+            "DATABASE_URL": f"sqlite:///{workdir}/bulksms.sqlite3",
+            **(overrides or {}),
+        }
+        app = create_app(config)
         echo(f"sandbox listening on {sandbox.url}; service on {base_url}")
 
-        with serving(app, port):
+        with serving(app, port), worker_process(config):
             campaign = _send(base_url, contacts, message, echo)
             campaign = _wait_until_settled(base_url, campaign, settle_timeout, echo)
-        return DemoResult(campaign, sandbox.destinations())
+        return DemoResult(campaign, sandbox.destinations(), sandbox.outcomes())
+
+
+class SandboxProcess:
+    """``bulksms sandbox`` in a process of its own, driven by its control API."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SandboxProcess:
+        command = [sys.executable, "-m", "bulksms", "sandbox"]
+        command += ["--port", self.url.rsplit(":", 1)[1]]
+        command += ["--auth-id", self.config.auth_id]
+        command += ["--auth-token", self.config.auth_token]
+        if self.config.seed is not None:
+            command += ["--seed", str(self.config.seed)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+
+        self._wait_until_listening()
+        # Everything else is settable while it runs.
+        settings = {
+            name: value
+            for name, value in self.config.public_settings().items()
+            if name not in FIXED_FIELDS
+        }
+        requests.post(f"{self.url}/sandbox/faults", json=settings, timeout=10)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def destinations(self) -> dict[str, int]:
+        destinations: dict[str, int] = self._get("/sandbox/destinations")
+        return destinations
+
+    def outcomes(self) -> dict[str, Any]:
+        outcomes: dict[str, Any] = self._get("/sandbox/outcomes")
+        return outcomes
+
+    def _get(self, path: str) -> Any:
+        response = requests.get(self.url + path, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/sandbox/faults", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the sandbox did not start on {self.url}")
+
+
+@contextmanager
+def worker_process(config: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``bulksms worker`` with ``config`` as its environment."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items()}}
+    command = [sys.executable, "-m", "bulksms", "worker"]
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+    try:
+        yield worker
+    finally:
+        # SIGINT is Huey's graceful stop: the batch in flight finishes first.
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def _send(

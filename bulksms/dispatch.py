@@ -4,16 +4,19 @@ from a bounded thread pool.
 Each batch is marked ``sending`` in its own committed transaction before its
 request leaves, and settled in another after the answer, so no transaction is
 held across a Plivo call and a crash in between leaves visible evidence. A 429
-or a connect failure is retried with exponential backoff and jitter; a read
-timeout or 5xx makes the batch ``unknown`` and it is never resent automatically.
+or a connect failure is retried with exponential backoff and jitter (honouring
+``Retry-After``); a read timeout or 5xx makes the batch ``unknown``, and it is
+never resent automatically.
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -30,12 +33,14 @@ from bulksms.errors import (
 from bulksms.gateway import PlivoGateway, Sender, Submission
 from bulksms.ledger import BatchWork
 from bulksms.models import utcnow
+from bulksms.pacing import Pacer
 from bulksms.states import BatchState
 from bulksms.store import Store
 
 log = logging.getLogger(__name__)
 
 SEND_ATTEMPTS = 5
+MAX_RETRY_WAIT = 30.0
 
 
 class Dispatcher:
@@ -45,6 +50,7 @@ class Dispatcher:
         self,
         store: Store,
         gateway: PlivoGateway,
+        pacer: Pacer,
         *,
         report_url: str,
         concurrency: int,
@@ -52,16 +58,26 @@ class Dispatcher:
     ) -> None:
         self._store = store
         self._gateway = gateway
+        self._pacer = pacer
         self._report_url = report_url
         self._retry_wait = retry_wait
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="bulksms-send"
         )
 
+    @property
+    def claim_lease(self) -> timedelta:
+        """How long a ``sending`` batch may go without its sender renewing the
+        claim before recovery takes the sender for dead: one request's timeout
+        plus the longest wait between attempts, with room to spare."""
+        return timedelta(seconds=2 * (self._gateway.timeout + MAX_RETRY_WAIT))
+
     def dispatch(self, campaign_id: str) -> None:
         """Submit every pending batch of a campaign and wait for all outcomes."""
         with self._store.session() as session:
-            pending = ledger.batch_ids(session, campaign_id, BatchState.PENDING)
+            pending = ledger.batch_ids_in(session, campaign_id, BatchState.PENDING)
+        if not pending:
+            return
 
         log.info("campaign %s: dispatching %d batches", campaign_id, len(pending))
         futures = [self._executor.submit(self.send_batch, b) for b in pending]
@@ -110,7 +126,7 @@ class Dispatcher:
     def _submit(self, work: BatchWork) -> Submission:
         retrying = Retrying(
             retry=retry_if_exception_type((SubmissionThrottled, SubmissionUnavailable)),
-            wait=wait_exponential_jitter(initial=self._retry_wait, max=30),
+            wait=self._wait,
             stop=stop_after_attempt(SEND_ATTEMPTS),
             before_sleep=lambda state: log.warning(
                 "campaign %s: batch %d attempt %d failed (%s), retrying",
@@ -121,16 +137,51 @@ class Dispatcher:
             ),
             reraise=True,
         )
-        sender = Sender(src=work.src, powerpack_uuid=work.powerpack_uuid)
-        return retrying(
-            self._gateway.send,
+        return retrying(self._attempt, work)
+
+    def _attempt(self, work: BatchWork) -> Submission:
+        self._pacer.wait_for_turn(len(work.destinations) * work.segments)
+        with self._store.session() as session:
+            ledger.renew_claim(session, work.batch_id)
+
+        return self._gateway.send(
             work.destinations,
             work.text,
-            sender,
+            Sender(src=work.src, powerpack_uuid=work.powerpack_uuid),
             # The batch id in the (signed) callback URL ties each report to
             # its batch even when Plivo's answer to this request is lost.
             report_url=f"{self._report_url}?batch={work.batch_id}",
         )
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_exponential_jitter(initial=self._retry_wait, max=MAX_RETRY_WAIT)
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(max(backoff(state), float(retry_after)), MAX_RETRY_WAIT)
+        return float(backoff(state))
+
+    def recover(self, *, restarting: bool = False) -> list[str]:
+        """Settle batches whose sender died, and list the campaigns that still
+        have batches waiting with nobody working on them.
+
+        Periodically, a batch counts as abandoned once its claim is older than
+        the lease. When a worker restarts, every ``sending`` batch does: the
+        worker that held it is taken to be the one restarting. If another
+        process was in fact still sending it, its answer overrides the guess.
+        """
+        idle_since = utcnow() - (timedelta(0) if restarting else self.claim_lease)
+        with self._store.session() as session:
+            lost = ledger.recover_lost_batches(session, idle_since)
+            waiting = ledger.campaigns_with_pending_batches(session, idle_since)
+
+        if lost:
+            log.warning(
+                "recovery: %d batches were in flight when their sender stopped; "
+                "they are unknown until delivery reports confirm them",
+                len(lost),
+            )
+        return waiting
 
     def _log_settled(self, work: BatchWork, state: BatchState) -> None:
         log.info(

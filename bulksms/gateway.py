@@ -85,7 +85,7 @@ class PlivoGateway:
     ) -> None:
         self._auth_id = auth_id
         self._auth_token = auth_token
-        self._timeout = timeout
+        self.timeout = timeout
         self._local = threading.local()
 
         # The SDK has no option for another host, and resets client.base_uri on
@@ -100,10 +100,17 @@ class PlivoGateway:
         client: plivo.RestClient | None = getattr(self._local, "client", None)
         if client is None:
             client = plivo.RestClient(
-                self._auth_id, self._auth_token, timeout=self._timeout
+                self._auth_id, self._auth_token, timeout=self.timeout
             )
+            # The SDK drops a 429's headers; a response hook keeps Retry-After.
+            client.session.hooks["response"].append(self._remember_retry_after)
             self._local.client = client
         return client
+
+    def _remember_retry_after(
+        self, response: requests.Response, *args: object, **kwargs: object
+    ) -> None:
+        self._local.retry_after = response.headers.get("Retry-After")
 
     def send(
         self,
@@ -118,6 +125,7 @@ class PlivoGateway:
         Raises a ``SubmissionError`` subclass saying whether a retry is safe.
         """
         started = time.monotonic()
+        self._local.retry_after = None
         try:
             response = self._client().messages.create(
                 src=sender.src,
@@ -130,6 +138,8 @@ class PlivoGateway:
             )
         except Exception as exc:
             error = translate(exc)
+            if isinstance(error, SubmissionThrottled):
+                error.retry_after = _seconds(self._local.retry_after)
             log.info(
                 "plivo: message request for %d destinations failed in %.0f ms: %s",
                 len(destinations),
@@ -186,6 +196,14 @@ def _from_status_text(exc: Exception) -> SubmissionError:
     if status is not None and 400 <= status < 500:
         return SubmissionRejected(f"Plivo answered {status}")
     return SubmissionAmbiguous(f"Plivo answered {status or 'an unexpected status'}")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    # Plivo sends whole seconds; an HTTP date would be unusual from an API.
+    try:
+        return max(0.0, float(retry_after)) if retry_after else None
+    except ValueError:
+        return None
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

@@ -167,8 +167,10 @@ def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
 
 
 def _check_encodable(value: str, name: str) -> None:
-    # A JSON string may escape half of a surrogate pair ("\ud800"): Python keeps
-    # it, but no database or SMS encoding can store or send it.
+    # A JSON string may escape a NUL ("\u0000"), which PostgreSQL cannot store
+    # in text, or half of a surrogate pair ("\ud800"), which nothing can encode.
+    if "\x00" in value:
+        raise InvalidRequest(f"'{name}' holds a NUL character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

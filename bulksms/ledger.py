@@ -55,6 +55,7 @@ class BatchWork:
     text: str
     src: str | None
     powerpack_uuid: str | None
+    segments: int
 
 
 def save_recipients(
@@ -114,7 +115,7 @@ def _new_batch(session: Session, campaign_id: str, index: int) -> Batch:
     return batch
 
 
-def batch_ids(session: Session, campaign_id: str, state: BatchState) -> list[int]:
+def batch_ids_in(session: Session, campaign_id: str, state: BatchState) -> list[int]:
     query = (
         select(Batch.id)
         .where(Batch.campaign_id == campaign_id, Batch.state == state.value)
@@ -125,21 +126,36 @@ def batch_ids(session: Session, campaign_id: str, state: BatchState) -> list[int
 
 def claim_batch(session: Session, batch_id: int) -> BatchWork | None:
     """Move a pending batch to ``sending`` and return its work, or None when
-    another caller took it first or it is no longer pending."""
+    another caller took it first or it is no longer pending.
+
+    Only the batch's pending recipients are sent: on a retry, recipients that a
+    delivery report already confirmed are not sent again.
+    """
     claimed = session.execute(
         update(Batch)
         .where(Batch.id == batch_id, Batch.state == BatchState.PENDING.value)
-        .values(state=BatchState.SENDING.value, attempts=Batch.attempts + 1)
+        .values(
+            state=BatchState.SENDING.value,
+            attempts=Batch.attempts + 1,
+            claimed_at=utcnow(),
+        )
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
 
-    _set_submission(session, batch_id, BatchState.SENDING)
+    session.execute(
+        _recipients_of(batch_id, SubmissionState.PENDING).values(
+            submission=SubmissionState.SENDING.value
+        )
+    )
     batch = session.get_one(Batch, batch_id)
     campaign = session.get_one(Campaign, batch.campaign_id)
     destinations = session.scalars(
         select(Recipient.e164)
-        .where(Recipient.batch_id == batch_id)
+        .where(
+            Recipient.batch_id == batch_id,
+            Recipient.submission == SubmissionState.SENDING.value,
+        )
         .order_by(Recipient.position)
     )
     return BatchWork(
@@ -150,7 +166,22 @@ def claim_batch(session: Session, batch_id: int) -> BatchWork | None:
         text=campaign.text,
         src=campaign.sender,
         powerpack_uuid=campaign.powerpack_uuid,
+        segments=campaign.segments,
     )
+
+
+def renew_claim(session: Session, batch_id: int) -> None:
+    """Show that the sender of a ``sending`` batch is still alive."""
+    session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.state == BatchState.SENDING.value)
+        .values(claimed_at=utcnow())
+    )
+
+
+# Set by recovery on a batch whose sender seemed gone. The sender may still be
+# alive and get Plivo's answer; that answer is better than the guess and wins.
+SENDER_LOST = "sender_lost"
 
 
 def settle_batch(
@@ -164,22 +195,26 @@ def settle_batch(
     message_uuids: Sequence[str] = (),
     invalid_numbers: Sequence[str] = (),
 ) -> bool:
-    """Move a ``sending`` batch to its outcome; False if it was not sending."""
+    """Record the outcome of a batch's request; False if it was not in flight."""
+    in_flight = or_(
+        Batch.state == BatchState.SENDING.value,
+        and_(Batch.state == BatchState.UNKNOWN.value, Batch.error_code == SENDER_LOST),
+    )
     settled = session.execute(
         update(Batch)
-        .where(Batch.id == batch_id, Batch.state == BatchState.SENDING.value)
+        .where(Batch.id == batch_id, in_flight)
         .values(
             state=state.value,
             error=error,
             error_code=error_code,
             api_id=api_id,
-            message_uuids=len(message_uuids),
+            message_uuids=Batch.message_uuids + len(message_uuids),
         )
     )
     if settled.rowcount != 1:  # type: ignore[attr-defined]
         return False
 
-    _set_submission(session, batch_id, state)
+    _settle_recipients(session, batch_id, state)
     if message_uuids:
         session.execute(
             insert(BatchMessage),
@@ -192,37 +227,144 @@ def settle_batch(
     return True
 
 
-def _set_submission(session: Session, batch_id: int, state: BatchState) -> None:
-    """Mirror a batch's state on its recipients.
+def _recipients_of(batch_id: int, *submissions: SubmissionState) -> Any:
+    return update(Recipient).where(
+        Recipient.batch_id == batch_id,
+        Recipient.submission.in_([s.value for s in submissions]),
+    )
+
+
+def _settle_recipients(session: Session, batch_id: int, state: BatchState) -> None:
+    """Mirror a batch's outcome on the recipients its request carried.
 
     A recipient with a delivery status has been confirmed by a report (which can
-    arrive before the batch's own answer is recorded); it stays submitted and
-    keeps its status whatever the batch's answer said.
+    arrive before the batch's own answer is recorded); it counts as submitted
+    and keeps its status whatever the batch's answer said.
     """
-    of_batch = update(Recipient).where(Recipient.batch_id == batch_id)
-    submission = BATCH_TO_SUBMISSION[state].value
+    in_request = (SubmissionState.SENDING, SubmissionState.UNKNOWN)
+    confirmed = Recipient.status.is_not(None)
 
     if state is BatchState.SUBMITTED:
         session.execute(
-            of_batch.values(
-                submission=submission,
+            _recipients_of(batch_id, *in_request).values(
+                submission=SubmissionState.SUBMITTED.value,
                 status=func.coalesce(
                     Recipient.status, DeliveryStatus.AWAITING_REPORT.value
                 ),
                 updated_at=func.coalesce(Recipient.updated_at, utcnow()),
             )
         )
-    elif state is BatchState.UNKNOWN:
-        session.execute(
-            of_batch.where(Recipient.status.is_(None)).values(submission=submission)
-        )
-        session.execute(
-            of_batch.where(Recipient.status.is_not(None)).values(
-                submission=SubmissionState.SUBMITTED.value
+        return
+
+    session.execute(
+        _recipients_of(batch_id, *in_request)
+        .where(confirmed)
+        .values(submission=SubmissionState.SUBMITTED.value)
+    )
+    session.execute(
+        _recipients_of(batch_id, *in_request)
+        .where(~confirmed)
+        .values(submission=BATCH_TO_SUBMISSION[state].value)
+    )
+
+
+def recover_lost_batches(session: Session, claimed_before: datetime) -> list[int]:
+    """Turn ``sending`` batches whose sender stopped renewing its claim before
+    ``claimed_before`` into ``unknown``: Plivo may or may not have queued them."""
+    lost = list(
+        session.scalars(
+            select(Batch.id).where(
+                Batch.state == BatchState.SENDING.value,
+                Batch.claimed_at < claimed_before,
             )
         )
-    else:
-        session.execute(of_batch.values(submission=submission))
+    )
+    for batch_id in lost:
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.state == BatchState.SENDING.value)
+            .values(
+                state=BatchState.UNKNOWN.value,
+                error="the process sending this batch stopped before Plivo answered",
+                error_code=SENDER_LOST,
+            )
+        )
+        _settle_recipients(session, batch_id, BatchState.UNKNOWN)
+    return lost
+
+
+def campaigns_with_pending_batches(session: Session, idle_since: datetime) -> list[str]:
+    """Campaigns with batches waiting and no batch activity since ``idle_since``."""
+    query = (
+        select(Batch.campaign_id)
+        .group_by(Batch.campaign_id)
+        .having(
+            func.sum(case((Batch.state == BatchState.PENDING.value, 1), else_=0)) > 0,
+            func.max(Batch.updated_at) < idle_since,
+        )
+    )
+    return list(session.scalars(query))
+
+
+def reset_batches(
+    session: Session,
+    campaign_id: str,
+    *,
+    include_unknown_before: datetime | None,
+) -> int:
+    """Put failed batches, and optionally unknown ones older than a grace period,
+    back to pending for their unconfirmed recipients; returns how many."""
+    condition: ColumnElement[bool] = Batch.state == BatchState.FAILED.value
+    if include_unknown_before is not None:
+        condition = or_(
+            condition,
+            and_(
+                Batch.state == BatchState.UNKNOWN.value,
+                Batch.updated_at < include_unknown_before,
+            ),
+        )
+    batch_ids = list(
+        session.scalars(
+            select(Batch.id).where(Batch.campaign_id == campaign_id, condition)
+        )
+    )
+    reset = 0
+    for batch_id in batch_ids:
+        unconfirmed = session.execute(
+            _recipients_of(
+                batch_id, SubmissionState.FAILED_SUBMISSION, SubmissionState.UNKNOWN
+            )
+            .where(Recipient.status.is_(None))
+            .values(submission=SubmissionState.PENDING.value)
+        )
+        # A batch whose every recipient a report confirmed has nothing to resend.
+        if unconfirmed.rowcount:  # type: ignore[attr-defined]
+            session.execute(
+                update(Batch)
+                .where(Batch.id == batch_id)
+                .values(state=BatchState.PENDING.value, error=None, error_code=None)
+            )
+            reset += 1
+    return reset
+
+
+def cancel_batches(session: Session, campaign_id: str) -> int:
+    """Cancel the campaign's batches that were not yet taken for sending."""
+    cancelled = 0
+    for batch_id in batch_ids_in(session, campaign_id, BatchState.PENDING):
+        taken = session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.state == BatchState.PENDING.value)
+            .values(state=BatchState.CANCELLED.value)
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            session.execute(
+                _recipients_of(batch_id, SubmissionState.PENDING).values(
+                    submission=SubmissionState.CANCELLED.value
+                )
+            )
+            cancelled += 1
+    return cancelled
 
 
 def _fail_invalid_numbers(
@@ -485,3 +627,15 @@ def recipients_page(
         .limit(limit)
     ).all()
     return total or 0, list(rows)
+
+
+def pending_recipients(session: Session, campaign_id: str) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(
+            Recipient.campaign_id == campaign_id,
+            Recipient.submission == SubmissionState.PENDING.value,
+        )
+    )
+    return count or 0

@@ -41,6 +41,42 @@ def show_campaign(campaign_id: str) -> Response:
     return jsonify(get_campaigns().describe(campaign_id))
 
 
+@bp.post("/<campaign_id>/retry")
+@require_api_key
+def retry_campaign(campaign_id: str) -> tuple[Response, int]:
+    include_unknown = _flag("include_unknown")
+    campaigns = get_campaigns()
+    batches = campaigns.retry(campaign_id, include_unknown=include_unknown)
+    return jsonify({"retried_batches": batches, **campaigns.describe(campaign_id)}), 202
+
+
+@bp.post("/<campaign_id>/cancel")
+@require_api_key
+def cancel_campaign(campaign_id: str) -> tuple[Response, int]:
+    campaigns = get_campaigns()
+    batches = campaigns.cancel(campaign_id)
+    return jsonify(
+        {"cancelled_batches": batches, **campaigns.describe(campaign_id)}
+    ), 202
+
+
+def _flag(name: str) -> bool:
+    """A boolean from the query string or a JSON body; both forms are common."""
+    value = request.args.get(name)
+    if value is None and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get(name) if isinstance(body, dict) else None
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise InvalidRequest(f"'{name}' must be true or false")
+
+
 @bp.get("/<campaign_id>/recipients")
 @require_api_key
 def list_recipients(campaign_id: str) -> Response:
@@ -54,7 +90,10 @@ def _positive_int(name: str, default: int, *, maximum: int) -> int:
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    # str.isdigit() also holds for "²", which int() refuses, and int() refuses
+    # more than 4,300 digits: only short ASCII digits reach it.
+    plain = value.isascii() and value.isdigit() and len(value) <= len(str(maximum))
+    if not plain or not 1 <= int(value) <= maximum:
         raise InvalidRequest(f"'{name}' must be a whole number from 1 to {maximum}")
     return int(value)
 

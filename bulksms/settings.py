@@ -36,6 +36,8 @@ DEFAULT_REGION = "DEFAULT_REGION"
 MAX_REQUEST_BYTES = "MAX_REQUEST_BYTES"
 SEND_RATE_LIMIT = "SEND_RATE_LIMIT"
 REPORT_TIMEOUT = "REPORT_TIMEOUT"
+RETRY_UNKNOWN_AFTER = "RETRY_UNKNOWN_AFTER"
+WORKER_THREADS = "WORKER_THREADS"
 RATES_FILE = "RATES_FILE"
 LOG_FORMAT = "LOG_FORMAT"
 LOG_LEVEL = "LOG_LEVEL"
@@ -69,6 +71,8 @@ class Settings:
     max_request_bytes: int = 64 * 1024 * 1024
     send_rate_limit: str = "120 per minute"
     report_timeout: float = 72 * 3600.0
+    retry_unknown_after: float = 3600.0
+    worker_threads: int = 2
     rates_file: str | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -134,6 +138,8 @@ class Settings:
             max_request_bytes=source.integer(MAX_REQUEST_BYTES, 64 * 1024 * 1024),
             send_rate_limit=source.rate_limit(SEND_RATE_LIMIT, "120 per minute"),
             report_timeout=source.number(REPORT_TIMEOUT, 72 * 3600.0),
+            retry_unknown_after=source.number(RETRY_UNKNOWN_AFTER, 3600.0),
+            worker_threads=source.integer(WORKER_THREADS, 2),
             rates_file=source.text(RATES_FILE),
             log_format=source.choice(LOG_FORMAT, LOG_FORMATS, "text"),
             log_level=source.choice(LOG_LEVEL, LOG_LEVELS, "INFO").upper(),

@@ -4,6 +4,10 @@ SQLite (WAL) in the instance folder by default, PostgreSQL by ``DATABASE_URL``.
 Every state change is a conditional update on the row's current state, so two
 workers can never take the same batch and a status never moves backwards, on
 either database. No transaction is held open across a Plivo call.
+
+The schema is Alembic's (``bulksms/migrations``). On SQLite the app upgrades it
+at start-up; on any other database ``bulksms db upgrade`` does, once per release,
+and the app refuses to start on a schema that is not current.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from bulksms.models import Base
+from bulksms.settings import DATABASE_URL, SettingsError
 
 EXTENSION = "bulksms.store"
 
@@ -46,8 +54,35 @@ class Store:
         finally:
             session.close()
 
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision; a no-op when it is there."""
+        config = _alembic_config(self.url)
+
+        # One transaction for the whole upgrade, begun before Alembic reads the
+        # version: on SQLite that is BEGIN IMMEDIATE, so processes starting
+        # together queue on the write lock and the later ones find it done.
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        """The revision the database is at, ``None`` before the first upgrade."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def schema_is_current(self) -> bool:
+        head = ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
+        return self.revision() == head
+
+    def queue_path(self, app: Flask) -> str:
+        """Where the SQLite queue lives when there is no Redis: beside a SQLite
+        database file, so a database and its queue always go together; else in
+        the instance folder."""
+        database = self.engine.url.database
+        if self.is_sqlite and database and database != ":memory:":
+            return os.path.splitext(database)[0] + "-queue.sqlite3"
+        os.makedirs(app.instance_path, exist_ok=True)
+        return os.path.join(app.instance_path, "bulksms-queue.sqlite3")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -79,13 +114,35 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def init_app(app: Flask, url: str | None) -> Store:
-    if url is None:
-        os.makedirs(app.instance_path, exist_ok=True)
-        url = "sqlite:///" + os.path.join(app.instance_path, "bulksms.sqlite3")
+def _alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "bulksms:migrations")
+    # Config values go through ConfigParser interpolation, which would eat the
+    # "%" of a percent-encoded password.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
 
-    store = Store(url)
-    store.create_schema()
+
+def instance_database_url(instance_path: str) -> str:
+    """The SQLite file in the instance folder, used when ``DATABASE_URL`` is unset."""
+    os.makedirs(instance_path, exist_ok=True)
+    return "sqlite:///" + os.path.join(instance_path, "bulksms.sqlite3")
+
+
+def init_app(app: Flask, url: str | None) -> Store:
+    store = Store(url or instance_database_url(app.instance_path))
+
+    # SQLite means one machine, where no release step runs migrations. Elsewhere
+    # several processes share the database, and the release step owns its schema.
+    if store.is_sqlite:
+        store.upgrade()
+    elif not store.schema_is_current():
+        store.dispose()
+        raise SettingsError(
+            f"the database at {DATABASE_URL} is not at the current schema; "
+            "run `bulksms db upgrade` first"
+        )
+
     app.extensions[EXTENSION] = store
     return store
 

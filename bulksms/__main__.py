@@ -1,0 +1,3 @@
+from bulksms.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""Pacing of Plivo requests, shared by every thread and process.
+
+Two budgets, both kept by the ``limits`` library (in memory for one process, in
+Redis when ``REDIS_URL`` is set, so every web and worker process draws on the
+same count):
+
+- requests per second to Plivo's API (``PLIVO_API_RPS``), well under Plivo's
+  300 per 5 seconds;
+- when ``PLIVO_ACCOUNT_MPS`` is set, messages per window, where the window is a
+  share of Plivo's ``message_expiry``: at most MPS * window messages are handed
+  to Plivo in any window, so none waits in Plivo's queue longer than the window
+  and expires (error 420).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger(__name__)
+
+# Plivo's default message_expiry is 3 hours; a message may wait half of it.
+MESSAGE_EXPIRY = 3 * 3600
+EXPIRY_SHARE = 0.5
+
+_NAMESPACE = "bulksms-plivo"
+
+
+class Pacer:
+    def __init__(
+        self,
+        storage_uri: str,
+        *,
+        api_rps: float,
+        account_mps: float | None,
+        expiry_share: float = EXPIRY_SHARE,
+    ) -> None:
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self._requests = RateLimitItemPerSecond(max(1, int(api_rps)))
+        self._messages: RateLimitItemPerSecond | None = None
+        if account_mps:
+            window = max(1, int(MESSAGE_EXPIRY * expiry_share))
+            self._messages = RateLimitItemPerSecond(
+                max(1, int(account_mps * window)), window
+            )
+
+    def wait_for_turn(self, messages: int) -> float:
+        """Block until one request carrying ``messages`` SMS may go; returns the
+        seconds waited."""
+        started = time.monotonic()
+        self._acquire(self._requests, 1)
+        if self._messages is not None:
+            # A batch larger than a whole window's budget still goes, alone.
+            self._acquire(self._messages, min(messages, self._messages.amount))
+
+        waited = time.monotonic() - started
+        if waited > 1:
+            log.info("pacing: waited %.1f s for a turn to call Plivo", waited)
+        return waited
+
+    def _acquire(self, item: RateLimitItemPerSecond, cost: int) -> None:
+        while not self._limiter.hit(item, _NAMESPACE, cost=cost):
+            stats = self._limiter.get_window_stats(item, _NAMESPACE)
+            time.sleep(min(max(stats.reset_time - time.time(), 0.01), 1.0))
