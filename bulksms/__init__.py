@@ -23,7 +23,8 @@ from bulksms.dispatch import Dispatcher
 from bulksms.gateway import PlivoGateway
 from bulksms.operations import bp as operations_bp
 from bulksms.pacing import Pacer
-from bulksms.settings import Settings
+from bulksms.rates import DEFAULT_RATES_FILE, RateTable
+from bulksms.settings import RATES_FILE, Settings, SettingsError
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    rates = load_rates(settings.rates_file)
     ledger_store = store.init_app(app, settings.database_url)
     gateway = PlivoGateway(
         settings.plivo_auth_id,
@@ -64,7 +66,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     queue.init_app(app, campaign_queue)
     campaigns.init_app(
         app,
-        campaigns.CampaignService(ledger_store, dispatcher, campaign_queue, settings),
+        campaigns.CampaignService(
+            ledger_store, dispatcher, campaign_queue, rates, settings
+        ),
     )
     reports.init_app(app, reports.ReportService(ledger_store))
     atexit.register(dispatcher.close)
@@ -75,3 +79,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(operations_bp)
     return app
+
+
+def load_rates(path: str | None) -> RateTable:
+    try:
+        return RateTable.load(path or DEFAULT_RATES_FILE)
+    except ValueError as exc:
+        raise SettingsError(f"{RATES_FILE}: {exc}") from None

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +29,10 @@ from bulksms.errors import Conflict, InvalidRequest, NotFound, NothingToSend
 from bulksms.intake import SendRequest
 from bulksms.models import Batch, Campaign, Recipient, Suppression, utcnow
 from bulksms.queue import CampaignQueue
-from bulksms.recipients import sort_recipients
-from bulksms.segments import analyse, check_limits
+from bulksms.rates import RateTable
+from bulksms.recipients import Bucket, is_landline, sort_recipients
+from bulksms.recipients import Recipient as SortedRecipient
+from bulksms.segments import GsmSafeResult, analyse, check_limits, make_gsm_safe
 from bulksms.settings import Settings
 from bulksms.states import BatchState, CampaignState, DeliveryStatus
 from bulksms.store import Store
@@ -66,6 +69,7 @@ def new_campaign_id() -> str:
 class Created:
     campaign_id: str
     replayed: bool = False
+    gsm_safe: GsmSafeResult | None = None
 
 
 class CampaignService:
@@ -74,11 +78,13 @@ class CampaignService:
         store: Store,
         dispatcher: Dispatcher,
         queue: CampaignQueue,
+        rates: RateTable,
         settings: Settings,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
         self._queue = queue
+        self._rates = rates
         self._settings = settings
 
     def create(
@@ -89,7 +95,8 @@ class CampaignService:
         With an ``idempotency_key`` seen before, the earlier campaign is returned
         and nothing is sent again; the same key with another body is a conflict.
         """
-        facts = analyse(request.message)
+        text, conversion = _text_to_send(request)
+        facts = analyse(text)
         check_limits(facts)
         digest = _digest(request)
 
@@ -100,7 +107,7 @@ class CampaignService:
 
         campaign = Campaign(
             id=new_campaign_id(),
-            text=request.message,
+            text=text,
             region=request.region,
             encoding=facts.encoding.value,
             characters=facts.characters,
@@ -128,7 +135,7 @@ class CampaignService:
             -(-campaign.accepted // ledger.BATCH_SIZE),
         )
         self._send(campaign.id, campaign.accepted)
-        return Created(campaign.id)
+        return Created(campaign.id, gsm_safe=conversion)
 
     def _send(self, campaign_id: str, recipients: int) -> None:
         # Small lists go out inside the request; large ones would outlast any
@@ -188,14 +195,7 @@ class CampaignService:
     def _take_in(
         self, session: Session, campaign: Campaign, request: SendRequest
     ) -> None:
-        suppressed = set(session.scalars(select(Suppression.e164)))
-        recipients = sort_recipients(
-            request.recipients,
-            region=request.region,
-            sender=campaign.sender,
-            is_suppressed=suppressed.__contains__,
-            exclude_landlines=request.exclude_landlines,
-        )
+        recipients = self._sort(session, request, campaign.sender)
         ledger.save_recipients(session, campaign, recipients)
 
         if campaign.accepted == 0:
@@ -211,6 +211,83 @@ class CampaignService:
                     "rejected": ledger.rejected(session, campaign.id),
                 },
             )
+
+    def _sort(
+        self, session: Session, request: SendRequest, sender: str | None
+    ) -> Iterator[SortedRecipient]:
+        suppressed = set(session.scalars(select(Suppression.e164)))
+        return sort_recipients(
+            request.recipients,
+            region=request.region,
+            sender=sender,
+            is_suppressed=suppressed.__contains__,
+            exclude_landlines=request.exclude_landlines,
+        )
+
+    def estimate(self, request: SendRequest) -> dict[str, Any]:
+        """What a send of ``request`` would do and cost, without sending or
+        storing anything."""
+        text, conversion = _text_to_send(request)
+        facts = analyse(text)
+        check_limits(facts)
+
+        counts = dict.fromkeys(Bucket, 0)
+        rejected: list[dict[str, str | None]] = []
+        accepted: list[str] = []
+        landlines: list[str] = []
+        sender = self._sender(request)["sender"]
+        with self._store.session() as session:
+            for recipient in self._sort(session, request, sender):
+                counts[recipient.bucket] += 1
+                if recipient.bucket is Bucket.ACCEPTED and recipient.e164:
+                    accepted.append(recipient.e164)
+                    if is_landline(recipient.e164):
+                        landlines.append(recipient.e164)
+                elif (
+                    recipient.bucket in (Bucket.INVALID, Bucket.SUPPRESSED)
+                    and len(rejected) < ledger.REJECTED_SHOWN
+                ):
+                    rejected.append(
+                        {"input": recipient.input, "reason": recipient.reason}
+                    )
+
+        recipients = {
+            "received": sum(counts.values()),
+            "accepted": counts[Bucket.ACCEPTED],
+            "duplicates": counts[Bucket.DUPLICATE],
+            "suppressed": counts[Bucket.SUPPRESSED],
+            "invalid": counts[Bucket.INVALID],
+            "rejected": rejected,
+            # Fixed-line numbers usually cannot receive SMS; "exclude_landlines"
+            # on the send drops them.
+            "landlines": {
+                "count": len(landlines),
+                "numbers": landlines[: ledger.REJECTED_SHOWN],
+            },
+        }
+        if not accepted:
+            raise NothingToSend(
+                "no recipient can be sent to: every entry is invalid, a duplicate "
+                "or suppressed",
+                details=recipients,
+            )
+
+        batches = -(-len(accepted) // ledger.BATCH_SIZE)
+        messages = len(accepted) * facts.segments
+        mps = self._settings.plivo_account_mps
+        return {
+            "recipients": recipients,
+            "message": facts.to_dict(),
+            "gsm_safe": conversion.to_dict() if conversion else None,
+            "segments": {"per_recipient": facts.segments, "total": messages},
+            "cost": self._rates.estimate(accepted, facts.segments).to_dict(),
+            "duration": {
+                "batches": batches,
+                "submission_seconds": round(batches / self._settings.plivo_api_rps, 1),
+                # Plivo releases queued messages at the account's rate.
+                "delivery_seconds": round(messages / mps, 1) if mps else None,
+            },
+        }
 
     def _replay(self, key: str, digest: str) -> Created | None:
         with self._store.session() as session:
@@ -362,6 +439,14 @@ def _batch_view(batch: Batch) -> dict[str, Any]:
 
 def _timestamp(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _text_to_send(request: SendRequest) -> tuple[str, GsmSafeResult | None]:
+    """The text as given, or with look-alikes replaced when the caller asked."""
+    if not request.gsm_safe:
+        return request.message, None
+    conversion = make_gsm_safe(request.message)
+    return conversion.text, conversion
 
 
 def _digest(request: SendRequest) -> str:

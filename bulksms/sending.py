@@ -29,10 +29,18 @@ def create_campaign() -> tuple[Response, int, dict[str, str]]:
     created = campaigns.create(send_request, idempotency_key=key)
     campaign = campaigns.describe(created.campaign_id)
 
+    if created.gsm_safe is not None:
+        campaign["gsm_safe"] = created.gsm_safe.to_dict()
     headers = {"Location": campaign["links"]["self"]}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
     return jsonify(campaign), _send_status(campaign), headers
+
+
+@bp.post("/estimate")
+@require_api_key
+def estimate_campaign() -> Response:
+    return jsonify(get_campaigns().estimate(_parse_send_request()))
 
 
 @bp.get("/<campaign_id>")

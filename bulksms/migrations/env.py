@@ -16,10 +16,13 @@ from bulksms.models import Base
 target_metadata = Base.metadata
 
 
-def run_migrations(connection: Connection) -> None:
+def run_migrations(
+    connection: Connection, *, transactional_ddl: bool | None = None
+) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        transactional_ddl=transactional_ddl,
         # One set of revisions serves SQLite and PostgreSQL, and SQLite can alter
         # a table only by copying it, so autogenerate must write batch operations
         # whichever database it compared against.
@@ -32,7 +35,9 @@ def run_migrations(connection: Connection) -> None:
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is not None:
-        run_migrations(connection)
+        # The store's transaction covers DDL on SQLite too, since its engine
+        # issues BEGIN itself: a failed upgrade leaves nothing half done.
+        run_migrations(connection, transactional_ddl=True)
         return
 
     url = context.config.get_main_option("sqlalchemy.url")

@@ -1,5 +1,7 @@
-"""The initial schema: campaigns, batches, recipients, message UUIDs, delivery
-events and suppressions, as in ``bulksms.models``.
+"""Initial schema.
+
+Campaigns, batches, recipients, message UUIDs, delivery events and suppressions,
+as ``bulksms.models`` declares them.
 
 Revision ID: 0001
 Revises:
