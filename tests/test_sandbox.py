@@ -25,7 +25,6 @@ from werkzeug.wrappers import Request, Response
 
 from bulksms.sandbox import SandboxConfig, SandboxConfigError, SandboxServer
 from bulksms.sandbox.cli import sandbox_command
-from bulksms.sandbox.segments import Encoding, measure
 from bulksms.sandbox.signing import sign_v2, sign_v3
 
 SENDER = "+14155550000"
@@ -744,34 +743,6 @@ def test_signatures_match_the_sdk_validators(url: str, method: str) -> None:
     assert validate_v3_signature(method, url, nonce, "token", v3, dict(params))
     assert not validate_v3_signature(method, url, nonce, "other", v3, dict(params))
     assert validate_signature(url, nonce, sign_v2(url, nonce, "token"), "token")
-
-
-@pytest.mark.parametrize(
-    ("text", "encoding", "units"),
-    [
-        ("a" * 160, Encoding.GSM7, 1),
-        ("a" * 161, Encoding.GSM7, 2),
-        ("€" * 80, Encoding.GSM7, 1),
-        ("€" * 81, Encoding.GSM7, 2),
-        ("a" * 152 + "€" + "a" * 10, Encoding.GSM7, 2),
-        ("ç" * 70, Encoding.UCS2, 1),
-        ("ç" * 71, Encoding.UCS2, 2),
-        ("😀" * 35, Encoding.UCS2, 1),
-        ("😀" * 36, Encoding.UCS2, 2),
-        ("a" * 66 + "😀", Encoding.UCS2, 1),
-        ("a" * 66 + "😀" + "a" * 66, Encoding.UCS2, 3),
-    ],
-)
-def test_units_follow_plivo_segments(text: str, encoding: Encoding, units: int) -> None:
-    shape = measure(text)
-
-    assert (shape.encoding, shape.units) == (encoding, units)
-
-
-def test_escape_pair_is_never_split_across_parts() -> None:
-    # 306 septets fill two parts exactly, but the escape pair cannot start at
-    # septet 153, so it opens the second part and the last septet needs a third.
-    assert measure("a" * 152 + "€" + "a" * 152).units == 3
 
 
 @pytest.mark.parametrize(

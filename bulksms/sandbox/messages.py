@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .segments import Encoding, TextShape, measure
+from bulksms.errors import TextTooLong
+from bulksms.segments import TextFacts, analyse, check_limits
 
 MAX_DESTINATIONS = 1000
 
@@ -39,7 +40,7 @@ class SendRequest:
     destinations: tuple[str, ...]
     invalid_numbers: tuple[str, ...]
     text: str
-    shape: TextShape
+    shape: TextFacts
     callback_url: str | None
     callback_method: str
 
@@ -69,10 +70,11 @@ def parse_send_request(body: Mapping[str, Any]) -> SendRequest:
 
     callback_url, callback_method = _callback(body)
 
-    shape = measure(text)
-    if shape.too_long:
-        unit = "characters" if shape.encoding is Encoding.GSM7 else "units"
-        raise ApiError(400, f"text too long: {shape.length} {shape.encoding} {unit}")
+    shape = analyse(text)
+    try:
+        check_limits(shape)
+    except TextTooLong as exc:
+        raise ApiError(400, f"text too long: {exc.message}") from None
 
     destinations, invalid = _split_destinations(dst)
     if src is not None and _strip_plus(src) in destinations:

@@ -128,7 +128,7 @@ class SandboxState:
         statuses = list(config.outcomes)
         weights = [config.outcomes[status] for status in statuses]
         outcome = self._rng.choices(statuses, weights)[0]
-        total_amount = Decimal(config.rate_per_unit) * send.shape.units
+        total_amount = Decimal(config.rate_per_unit) * send.shape.segments
 
         return MessageRecord(
             message_uuid=str(uuid.uuid4()),
@@ -136,7 +136,7 @@ class SandboxState:
             from_number=send.from_number,
             outcome=outcome,
             error_code=self._error_code(outcome, config),
-            units=send.shape.units,
+            units=send.shape.segments,
             total_rate=config.rate_per_unit,
             total_amount=str(total_amount.quantize(_AMOUNT_PLACES)),
             powerpack_uuid=send.powerpack_uuid,
