@@ -3,6 +3,11 @@
 from dotenv import load_dotenv
 
 from bulksms import create_app
+from bulksms.settings import SettingsError
 
 load_dotenv()
-app = create_app()
+try:
+    app = create_app()
+except SettingsError as exc:
+    # One line naming the variable, not a traceback.
+    raise SystemExit(f"bulksms: {exc}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from dotenv import load_dotenv
@@ -12,9 +13,20 @@ from dotenv import load_dotenv
 from bulksms import logs
 from bulksms.sandbox.cli import sandbox_command
 from bulksms.segments import analyse
+from bulksms.settings import SettingsError
 
 
-@click.group()
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # A configuration mistake is the operator's to fix: one line naming the
+        # variable, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """Send one SMS text to large recipient lists through Plivo."""
     load_dotenv()

@@ -98,6 +98,8 @@ class Settings:
         Raises ``SettingsError`` naming the first variable that is wrong.
         """
         source = _Source({**os.environ, **(overrides or {})})
+        auth_id = source.auth_id()
+        auth_token = source.required(PLIVO_AUTH_TOKEN)
 
         sender = source.text(PLIVO_SENDER_ID)
         powerpack = source.text(PLIVO_POWERPACK_UUID)
@@ -119,8 +121,8 @@ class Settings:
             raise SettingsError(f"{API_KEY} must hold at least one key")
 
         return cls(
-            plivo_auth_id=source.auth_id(),
-            plivo_auth_token=source.required(PLIVO_AUTH_TOKEN),
+            plivo_auth_id=auth_id,
+            plivo_auth_token=auth_token,
             plivo_sender_id=sender,
             plivo_powerpack_uuid=powerpack,
             plivo_webhook_secret=source.text(PLIVO_WEBHOOK_SECRET),

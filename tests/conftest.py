@@ -4,12 +4,17 @@ service for delivery reports, and an environment reset before every test."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
@@ -17,6 +22,7 @@ from flask.testing import FlaskClient
 from bulksms import create_app, settings
 from bulksms.demo import free_port, serving
 from bulksms.sandbox import SandboxConfig, SandboxServer
+from bulksms.store import Store
 
 API_KEY = "test-key"
 OLD_API_KEY = "rotated-out-key"
@@ -71,18 +77,45 @@ def sandbox(_sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return os.environ.get("BULKSMS_TEST_DATABASE_URL") or (
-        f"sqlite:///{tmp_path}/bulksms.sqlite3"
-    )
+    """A new SQLite file, or ``BULKSMS_TEST_DATABASE_URL`` (PostgreSQL in CI)
+    emptied and migrated: an app there checks the schema and never creates it."""
+    url = os.environ.get("BULKSMS_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path}/bulksms.sqlite3"
+
+    store = Store(url)
+    try:
+        with store.engine.begin() as connection:
+            tables = connection.exec_driver_sql(
+                "SELECT quote_ident(tablename) FROM pg_tables"
+                " WHERE schemaname = current_schema()"
+            ).scalars()
+            names = ", ".join(tables)
+            if names:
+                connection.exec_driver_sql(f"DROP TABLE {names} CASCADE")
+        store.upgrade()
+    finally:
+        store.dispose()
+    return url
 
 
 @pytest.fixture
-def make_app(
-    sandbox: SandboxServer, database_url: str
-) -> Callable[..., Flask]:
-    """Build an app against the sandbox; keyword arguments override settings."""
+def redis_url() -> str | None:
+    """``BULKSMS_TEST_REDIS_URL`` (Redis in CI's scaled pass), emptied; else None:
+    the queue is then a SQLite file and rate limits live in memory."""
+    url = os.environ.get("BULKSMS_TEST_REDIS_URL")
+    if url:
+        redis.Redis.from_url(url).flushdb()
+    return url
 
-    def make(**overrides: Any) -> Flask:
+
+@pytest.fixture
+def make_config(
+    sandbox: SandboxServer, database_url: str, redis_url: str | None
+) -> Callable[..., dict[str, Any]]:
+    """Settings for an app against the sandbox; keyword arguments override."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
         config: dict[str, Any] = {
             "PLIVO_AUTH_ID": sandbox.config.auth_id,
             "PLIVO_AUTH_TOKEN": sandbox.config.auth_token,
@@ -92,9 +125,20 @@ def make_app(
             "API_KEY": f"{API_KEY},{OLD_API_KEY}",
             "API_BASE_URL": "http://127.0.0.1:9",
             "DATABASE_URL": database_url,
+            **({"REDIS_URL": redis_url} if redis_url else {}),
             **overrides,
         }
-        return create_app(config)
+        return config
+
+    return make
+
+
+@pytest.fixture
+def make_app(make_config: Callable[..., dict[str, Any]]) -> Callable[..., Flask]:
+    """Build an app against the sandbox; keyword arguments override settings."""
+
+    def make(**overrides: Any) -> Flask:
+        return create_app(make_config(**overrides))
 
     return make
 
@@ -115,6 +159,7 @@ class LiveService:
 
     app: Flask
     url: str
+    config: dict[str, Any]
 
     def send(self, body: dict[str, Any], **headers: str) -> requests.Response:
         return requests.post(
@@ -136,12 +181,70 @@ class LiveService:
 
 
 @pytest.fixture
-def live_service(make_app: Callable[..., Flask]) -> Iterator[LiveService]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = make_app(API_BASE_URL=url)
-    with serving(app, port):
-        yield LiveService(app, url)
+def make_live_service(
+    make_config: Callable[..., dict[str, Any]],
+) -> Iterator[Callable[..., LiveService]]:
+    """Start the app on a real port; keyword arguments override settings."""
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> LiveService:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            config = make_config(API_BASE_URL=url, **overrides)
+            app = create_app(config)
+            stack.enter_context(serving(app, port))
+            return LiveService(app, url, config)
+
+        yield start
+
+
+@pytest.fixture
+def live_service(make_live_service: Callable[..., LiveService]) -> LiveService:
+    return make_live_service()
+
+
+class Worker:
+    """``bulksms worker`` as a real process, with the service's settings."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._env = {**os.environ, **{k: str(v) for k, v in config.items()}}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        command = [sys.executable, "-m", "bulksms", "worker"]
+        self.process = subprocess.Popen(command, env=self._env)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up runs, as when a machine dies."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def make_worker() -> Iterator[Callable[[LiveService], Worker]]:
+    """Workers for a live service; all are stopped at the end of the test."""
+    workers: list[Worker] = []
+
+    def make(service: LiveService) -> Worker:
+        worker = Worker(service.config)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
 
 
 def numbers(count: int, start: int = 0) -> list[str]:
