@@ -123,7 +123,10 @@ class SandboxProcess:
         command += ["--auth-token", self.config.auth_token]
         if self.config.seed is not None:
             command += ["--seed", str(self.config.seed)]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+        env = {**os.environ, "LOG_LEVEL": "WARNING"}
+        self._process = subprocess.Popen(  # noqa: S603
+            command, env=env, stdout=subprocess.DEVNULL
+        )
 
         self._wait_until_listening()
         # Everything else is settable while it runs.
@@ -251,11 +254,22 @@ def summary(result: DemoResult) -> list[str]:
         f"sandbox: {len(result.destinations):,} distinct destinations, "
         f"{sent_more_than_once} submitted more than once",
         f"cost: {campaign['cost']['amount']} for {campaign['cost']['units']:,} units",
+        *delivery_table(campaign["statuses"]),
     ]
     errors = account_errors(campaign)
     lines.append(
         "the account adds up" if not errors else "MISMATCH: " + "; ".join(errors)
     )
+    return lines
+
+
+def delivery_table(statuses: dict[str, int]) -> list[str]:
+    """Final delivery statuses with their share of submitted recipients."""
+    total = sum(statuses.values())
+    lines = [f"{'delivery status':<16}{'recipients':>12}{'share':>9}"]
+    for status, count in statuses.items():
+        if count:
+            lines.append(f"{status:<16}{count:>12,}{count / total:>9.1%}")
     return lines
 
 

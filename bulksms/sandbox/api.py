@@ -14,12 +14,12 @@ import time
 import uuid
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 from flask.typing import ResponseReturnValue
 
 from .config import Fault, SandboxConfig
 from .extension import current_state
-from .ledger import MessageRecord, format_time
+from .ledger import MessageRecord, RequestRecord, format_time
 from .messages import ApiError, SendRequest, parse_send_request
 from .reports import FINAL_STATUSES
 
@@ -38,6 +38,7 @@ _REFUSALS = {
 @bp.before_request
 def authenticate() -> None:
     g.api_id = str(uuid.uuid4())
+    g.received_at = time.time()
     state = current_state()
     config = state.config
     state.pause(config.latency)
@@ -53,6 +54,30 @@ def authenticate() -> None:
     )
     if not authenticated:
         raise ApiError(401, "authentication failed")
+
+
+@bp.after_request
+def log_send_request(response: Response) -> Response:
+    """Keep every Message API request in the request log, refused ones too."""
+    if request.endpoint != "plivo_api.send_message":
+        return response
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        body = request.form.to_dict()
+    dst, url = body.get("dst"), body.get("url")
+    fault = g.get("fault")
+    current_state().requests.record(
+        RequestRecord(
+            api_id=_api_id(),
+            received_at=g.get("received_at") or time.time(),
+            status=None if g.get("answer_dropped") else response.status_code,
+            fault=str(fault) if fault else None,
+            destinations=len(dst.split("<")) if isinstance(dst, str) and dst else 0,
+            callback_url=url if isinstance(url, str) else None,
+        )
+    )
+    return response
 
 
 @bp.errorhandler(ApiError)
@@ -76,7 +101,7 @@ def render_api_error(error: ApiError) -> ResponseReturnValue:
 def send_message(auth_id: str) -> ResponseReturnValue:
     state = current_state()
     config = state.config
-    fault = state.draw_fault(config)
+    fault = g.fault = state.draw_fault(config)
     if fault is not None and fault in _REFUSALS:
         return _refuse(fault, config)
 
@@ -144,6 +169,7 @@ def _drop_connection() -> ResponseReturnValue:
     # The client sees the connection close before any byte of an answer;
     # werkzeug then fails to write the response below and lets it go.
     connection.shutdown(socket.SHUT_RDWR)
+    g.answer_dropped = True
     return {"api_id": g.api_id, "error": "answer lost"}, 502
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import click
@@ -85,7 +86,8 @@ def sandbox_command(
     # Handlers belong to the edges; leave any the host CLI already set up.
     if not logging.getLogger().handlers:
         logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
 
     try:

@@ -66,7 +66,12 @@ FAULT_FIELDS: dict[Fault, str] = {
     Fault.ANSWER_LOST: "fault_answer_lost",
 }
 
-_SHARE_FIELDS = (*FAULT_FIELDS.values(), "report_duplicate_share", "opt_out_share")
+_SHARE_FIELDS = (
+    *FAULT_FIELDS.values(),
+    "report_duplicate_share",
+    "report_share",
+    "opt_out_share",
+)
 _SECONDS_FIELDS = ("latency", "report_delay", "slow_seconds", "retry_after")
 _BOOL_FIELDS = ("report_shuffle", "shuffle_uuids")
 
@@ -98,6 +103,15 @@ class SandboxConfig:
     low because the service suppresses those numbers. ``fault_destinations``
     lists E.164 numbers: a Message API request whose ``dst`` holds one of them is
     refused whole with 400, so a test can fail one chosen batch and no other.
+
+    ``report_share`` is the share of accepted messages that get delivery reports
+    at all, drawn per message with the seed; the others stay silent, as if the
+    carrier never answered. A small share keeps tests of very large campaigns
+    fast while every batch of 1,000 still gets some reports. ``fault_first``,
+    when above 0, limits the fault shares to the first that many Message API
+    requests, counted from when it is set or the sandbox is reset; later
+    requests show no drawn fault. With ``fault_429=1.0`` and ``fault_first=4``
+    exactly the first four requests are answered 429.
     """
 
     auth_id: str = DEFAULT_AUTH_ID
@@ -108,6 +122,7 @@ class SandboxConfig:
     report_statuses: tuple[str, ...] = ("queued", "sent")
     report_delay: float = 0.0
     report_duplicate_share: float = 0.0
+    report_share: float = 1.0
     report_shuffle: bool = False
     report_retry_delays: tuple[float, ...] = (60.0, 120.0, 240.0)
     report_timeout: float = 8.0
@@ -123,6 +138,7 @@ class SandboxConfig:
     fault_slow: float = 0.0
     fault_answer_lost: float = 0.0
     fault_destinations: tuple[str, ...] = ()
+    fault_first: int = 0
     slow_seconds: float = 10.0
     retry_after: float = 1.0
 
@@ -210,6 +226,10 @@ class SandboxConfig:
 
         if self.report_timeout <= 0:
             raise SandboxConfigError("report_timeout must be more than 0")
+
+        first = self.fault_first
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise SandboxConfigError("fault_first must be a whole number, 0 or more")
 
 
 def _check_number(name: str, value: Any) -> float:

@@ -25,6 +25,14 @@ def outcomes() -> ResponseReturnValue:
     return current_state().ledger.outcomes()
 
 
+@bp.get("/requests")
+def message_requests() -> ResponseReturnValue:
+    """Every Message API request in arrival order: ``api_id``, ``received_at``
+    (Unix time), ``status`` (None when the answer was dropped), ``fault``,
+    ``destinations`` (entries of ``dst``) and ``callback_url``."""
+    return current_state().requests.entries()
+
+
 @bp.get("/faults")
 def settings() -> ResponseReturnValue:
     return current_state().config.public_settings()

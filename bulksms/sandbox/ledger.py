@@ -1,14 +1,17 @@
-"""What the sandbox accepted: destinations, their submissions and their messages.
+"""What the sandbox accepted: destinations, their submissions and their messages;
+and every Message API request with the answer it got.
 
 Tests read it to prove that each recipient was submitted exactly once, so it
 counts every accepted destination over the sandbox's whole life, across requests.
+The request log shows what the SDK hides from its caller: which request was
+answered 429 or 500, and when each one arrived.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,3 +118,43 @@ class Ledger:
             self._submissions.clear()
             self._latest.clear()
             self._messages.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One Message API request and how the sandbox answered it.
+
+    ``received_at`` is the wall-clock time it arrived, before any ``latency``;
+    ``status`` is None when the answer was dropped (``answer_lost``);
+    ``destinations`` counts the entries of ``dst``, valid or not.
+    """
+
+    api_id: str
+    received_at: float
+    status: int | None
+    fault: str | None
+    destinations: int
+    callback_url: str | None
+
+
+class RequestLog:
+    """Thread-safe list of Message API requests, refused ones included."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+
+    def record(self, entry: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(entry)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every request as JSON-ready data, in the order they arrived."""
+        with self._lock:
+            records = sorted(self._records, key=lambda r: r.received_at)
+
+        return [asdict(record) for record in records]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()

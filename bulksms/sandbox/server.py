@@ -110,6 +110,10 @@ class SandboxServer:
     def outcomes(self) -> dict[str, dict[str, Any]]:
         return self._state.ledger.outcomes()
 
+    def requests(self) -> list[dict[str, Any]]:
+        """Every Message API request and its answer, as ``GET /sandbox/requests``."""
+        return self._state.requests.entries()
+
     def report_stats(self) -> dict[str, int]:
         return self._state.reports.stats()
 

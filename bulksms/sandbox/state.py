@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from .config import FAULT_FIELDS, Fault, MessageStatus, SandboxConfig
-from .ledger import Ledger, MessageRecord
+from .ledger import Ledger, MessageRecord, RequestLog
 from .messages import SendRequest
 from .reports import Callback, DeliveryReport, ReportDispatcher
 
@@ -42,6 +42,13 @@ _AMOUNT_PLACES = Decimal("0.00001")
 _DUPLICATE_LAG = (0.005, 0.05)
 
 
+def _fault_rng(seed: int | None) -> random.Random:
+    # Faults draw from a sequence of their own, restarted by a reset: the n-th
+    # Message API request after a reset shows the same fault however many
+    # messages concurrent requests drew outcomes for in between.
+    return random.Random(None if seed is None else f"faults:{seed}")
+
+
 class SandboxState:
     """Settings, random draws, records and report queue of one sandbox."""
 
@@ -51,8 +58,12 @@ class SandboxState:
         # sequence for a seeded run to repeat.
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)
+        self._fault_rng = _fault_rng(config.seed)
+        # Message API requests that drew a fault since fault_first was set.
+        self._drawn = 0
         self._stopping = threading.Event()
         self.ledger = Ledger()
+        self.requests = RequestLog()
         self.reports = ReportDispatcher(lambda: self._config, config.report_workers)
 
     @property
@@ -63,11 +74,16 @@ class SandboxState:
         """Apply ``changes`` to the settings; raises SandboxConfigError."""
         with self._lock:
             self._config = self._config.with_changes(changes)
+            if "fault_first" in changes:
+                self._drawn = 0
             return self._config
 
     def draw_fault(self, config: SandboxConfig) -> Fault | None:
         with self._lock:
-            roll = self._rng.random()
+            self._drawn += 1
+            if config.fault_first and self._drawn > config.fault_first:
+                return None
+            roll = self._fault_rng.random()
 
         for fault, name in FAULT_FIELDS.items():
             share: float = getattr(config, name)
@@ -112,6 +128,10 @@ class SandboxState:
         """Forget every record and drop waiting reports; how many were dropped."""
         dropped = self.reports.clear()
         self.ledger.clear()
+        self.requests.clear()
+        with self._lock:
+            self._drawn = 0
+            self._fault_rng = _fault_rng(self._config.seed)
         return dropped
 
     def close(self) -> None:
@@ -189,6 +209,13 @@ class SandboxState:
     ) -> list[tuple[float, DeliveryReport]]:
         planned = []
         for message in messages:
+            # Drawn only below 1, so that seeded runs without the knob repeat.
+            silent = config.report_share < 1 and (
+                self._rng.random() >= config.report_share
+            )
+            if silent:
+                continue
+
             offsets = [offset for _, offset in message.timeline]
             if config.report_shuffle:
                 self._rng.shuffle(offsets)
