@@ -26,6 +26,8 @@ from bulksms.pacing import Pacer
 from bulksms.rates import DEFAULT_RATES_FILE, RateTable
 from bulksms.settings import RATES_FILE, Settings, SettingsError
 
+DISPATCHER = "bulksms.dispatcher"
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment; ``config`` overrides variables by
@@ -71,7 +73,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ),
     )
     reports.init_app(app, reports.ReportService(ledger_store))
-    atexit.register(dispatcher.close)
+    app.extensions[DISPATCHER] = dispatcher
+    atexit.register(close_app, app)
 
     http.init_app(app)
     limits.init_app(app, settings, sending.bp)
@@ -86,3 +89,11 @@ def load_rates(path: str | None) -> RateTable:
         return RateTable.load(path or DEFAULT_RATES_FILE)
     except ValueError as exc:
         raise SettingsError(f"{RATES_FILE}: {exc}") from None
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's sending threads and close its database connections; for
+    tests and embedding apps that build many apps in one process."""
+    atexit.unregister(close_app)
+    app.extensions[DISPATCHER].close()
+    app.extensions[store.EXTENSION].dispose()

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
@@ -34,7 +34,7 @@ from bulksms.recipients import Bucket, is_landline, sort_recipients
 from bulksms.recipients import Recipient as SortedRecipient
 from bulksms.segments import GsmSafeResult, analyse, check_limits, make_gsm_safe
 from bulksms.settings import Settings
-from bulksms.states import BatchState, CampaignState, DeliveryStatus
+from bulksms.states import BatchState, CampaignState, DeliveryStatus, SubmissionState
 from bulksms.store import Store
 
 log = logging.getLogger(__name__)
@@ -422,7 +422,12 @@ def campaign_state(batches: list[Batch], tally: ledger.Tally) -> CampaignState:
         for status, count in tally.statuses.items()
         if status not in FINAL_STATUSES
     )
-    return CampaignState.SUBMITTED if awaiting else CampaignState.COMPLETE
+    if awaiting:
+        return CampaignState.SUBMITTED
+    if tally.submissions[SubmissionState.UNKNOWN]:
+        # Plivo may or may not have these; only the operator can decide to resend.
+        return CampaignState.UNCONFIRMED
+    return CampaignState.COMPLETE
 
 
 def _batch_view(batch: Batch) -> dict[str, Any]:
@@ -438,7 +443,10 @@ def _batch_view(batch: Batch) -> dict[str, Any]:
 
 
 def _timestamp(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    if value is None:
+        return None
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _text_to_send(request: SendRequest) -> tuple[str, GsmSafeResult | None]:

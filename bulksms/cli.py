@@ -11,6 +11,7 @@ import click
 from dotenv import load_dotenv
 
 from bulksms import logs
+from bulksms.migrate import db_command
 from bulksms.sandbox.cli import sandbox_command
 from bulksms.segments import analyse
 from bulksms.settings import SettingsError
@@ -104,3 +105,4 @@ def worker(threads: int | None) -> None:
 
 
 main.add_command(sandbox_command)
+main.add_command(db_command)

@@ -96,7 +96,11 @@ class Dispatcher:
 
         try:
             submission = self._submit(work)
-        except SubmissionError as exc:
+        except Exception as exc:
+            if not isinstance(exc, SubmissionError):
+                # A bug of ours, not Plivo's answer; the request may have left.
+                log.exception("campaign %s: batch %d", work.campaign_id, work.index)
+                exc = SubmissionAmbiguous(f"internal error: {type(exc).__name__}")
             ambiguous = isinstance(exc, SubmissionAmbiguous)
             state = BatchState.UNKNOWN if ambiguous else BatchState.FAILED
             with self._store.session() as session:
@@ -154,7 +158,9 @@ class Dispatcher:
         )
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(initial=self._retry_wait, max=MAX_RETRY_WAIT)
+        backoff = wait_exponential_jitter(
+            multiplier=self._retry_wait, max=MAX_RETRY_WAIT
+        )
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:

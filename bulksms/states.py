@@ -56,9 +56,17 @@ class DeliveryStatus(StrEnum):
 
 
 class CampaignState(StrEnum):
+    """Derived from the batches and recipients, never stored.
+
+    ``submitted``: Plivo has every batch it will get, reports are still due.
+    ``unconfirmed``: every report is in, but some batches are ``unknown`` and no
+    report confirmed their recipients; resending them is the operator's call.
+    """
+
     QUEUED = "queued"
     SENDING = "sending"
     SUBMITTED = "submitted"
+    UNCONFIRMED = "unconfirmed"
     FAILED = "failed"
     CANCELLED = "cancelled"
     COMPLETE = "complete"

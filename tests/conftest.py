@@ -19,7 +19,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bulksms import create_app, settings
+from bulksms import close_app, create_app, settings
 from bulksms.demo import free_port, serving
 from bulksms.sandbox import SandboxConfig, SandboxServer
 from bulksms.store import Store
@@ -134,13 +134,21 @@ def make_config(
 
 
 @pytest.fixture
-def make_app(make_config: Callable[..., dict[str, Any]]) -> Callable[..., Flask]:
+def make_app(
+    make_config: Callable[..., dict[str, Any]],
+) -> Iterator[Callable[..., Flask]]:
     """Build an app against the sandbox; keyword arguments override settings."""
 
-    def make(**overrides: Any) -> Flask:
-        return create_app(make_config(**overrides))
+    apps: list[Flask] = []
 
-    return make
+    def make(**overrides: Any) -> Flask:
+        app = create_app(make_config(**overrides))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
 
 
 @pytest.fixture
@@ -192,6 +200,7 @@ def make_live_service(
             url = f"http://127.0.0.1:{port}"
             config = make_config(API_BASE_URL=url, **overrides)
             app = create_app(config)
+            stack.callback(close_app, app)
             stack.enter_context(serving(app, port))
             return LiveService(app, url, config)
 

@@ -128,7 +128,8 @@ def test_one_refused_batch_gives_207_naming_it_while_the_others_are_sent(
     batches = response.get_json()["batches"]
     refused = [b for b in batches if b["state"] != "submitted"]
     assert [b["index"] for b in refused] == [1]
-    assert refused[0]["state"] in ("failed", "unknown")
+    # A 400 is a definite refusal: "failed", never "unknown".
+    assert refused[0]["state"] == "failed"
     assert refused[0]["error"]["code"] and refused[0]["error"]["message"]
     assert [b["message_uuids"] for b in batches] == [1000, 0, 500]
     sent = recipients[:1000] + recipients[2000:]
@@ -160,6 +161,21 @@ def test_a_campaign_with_nothing_confirmed_sent_is_not_complete(
     shown = client.get(campaign["links"]["self"], headers=AUTH).get_json()
     assert campaign["state"] != "complete"
     assert shown["state"] != "complete"
+
+
+def test_a_batch_throttled_on_every_attempt_ends_failed_and_the_send_502(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    # Five attempts with backoff (8 to 12 s in all) before the batch is given up.
+    sandbox.set_faults(fault_429=1.0, retry_after=0.0)
+
+    response = send(client, {"recipients": numbers(5), "message": TEXT})
+
+    assert response.status_code == 502
+    [batch] = response.get_json()["batches"]
+    assert batch["state"] == "failed"
+    assert batch["error"]["code"] == "submission_throttled"
+    assert sandbox.destinations() == {}
 
 
 def test_a_wrong_plivo_auth_token_gives_502_with_every_batch_failed_on_auth(
@@ -317,6 +333,8 @@ def without(name: str) -> dict[str, Any]:
         ("[" * 50_000 + "]" * 50_000, "body"),
         (valid_body(message="hi \ud83d"), "'message'"),
         (valid_body(recipients=["+12012000000", "\udc00"]), "'recipients[1]'"),
+        (valid_body(message="hi\x00there"), "'message'"),
+        (valid_body(recipients=["+1201200\x000000"]), "'recipients[0]'"),
     ],
     ids=[
         "malformed-json",
@@ -342,6 +360,8 @@ def without(name: str) -> dict[str, Any]:
         "deeply-nested-json",
         "message-lone-surrogate",
         "recipient-lone-surrogate",
+        "message-nul",
+        "recipient-nul",
     ],
 )
 def test_each_bad_input_is_answered_400_naming_what_is_wrong(
@@ -469,6 +489,20 @@ def test_no_input_makes_the_service_fail_with_500(
     assert response.status_code < 500, response.get_data(as_text=True)[:300]
     if response.status_code >= 400:
         error_of(response)
+
+
+@pytest.mark.parametrize("page", ["\u00b2", "9" * 5000, "0", "-1", "1.5", "\u0661", ""])
+def test_a_page_that_is_not_a_plain_positive_number_is_400_not_500(
+    client: FlaskClient, sandbox: SandboxServer, page: str
+) -> None:
+    campaign = send(client, {"recipients": numbers(2), "message": TEXT}).get_json()
+
+    response = client.get(
+        campaign["links"]["recipients"], query_string={"page": page}, headers=AUTH
+    )
+
+    assert response.status_code == 400
+    assert "'page'" in error_of(response)["message"]
 
 
 # --- normalisation through the API ----------------------------------------------
@@ -721,10 +755,31 @@ def test_the_same_idempotency_key_with_another_body_is_409_and_sends_nothing_mor
 # --- the 20k contact export -------------------------------------------------------
 
 
+def test_a_list_over_bulk_sync_limit_is_queued_and_nothing_sent_in_the_request(
+    make_app: Callable[..., Flask], sandbox: SandboxServer
+) -> None:
+    client = make_app(BULK_SYNC_LIMIT="1000").test_client()
+
+    response = send(client, {"recipients": numbers(1500), "message": TEXT})
+
+    assert response.status_code == 202
+    campaign = response.get_json()
+    assert campaign["state"] == "queued"
+    assert [(b["size"], b["state"]) for b in campaign["batches"]] == [
+        (1000, "pending"),
+        (500, "pending"),
+    ]
+    assert sandbox.destinations() == {}
+
+
 @pytest.mark.slow
 def test_the_20k_contact_export_is_sent_once_to_each_valid_distinct_number(
-    client: FlaskClient, sandbox: SandboxServer
+    make_app: Callable[..., Flask], sandbox: SandboxServer
 ) -> None:
+    # Sent inside the request, so the answer shows every batch's outcome; the
+    # queued path is the same dispatch code, run by the worker.
+    client = make_app(BULK_SYNC_LIMIT="20000").test_client()
+
     response = upload(client, (DATA / "contacts-20k.csv").read_bytes())
 
     assert response.status_code == 202
