@@ -22,11 +22,11 @@ demo: $(INSTALLED)
 	$(BIN)/bulksms demo $(if $(CONTACTS),--contacts $(CONTACTS))
 
 test: $(INSTALLED)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not postgresql" $(PYTEST_ARGS)
 
 test-scaled: $(INSTALLED)
 	BULKSMS_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) BULKSMS_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/pytest -m scaled $(PYTEST_ARGS)
+		$(BIN)/pytest -m "scaled or postgresql" $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
