@@ -7,7 +7,7 @@ never be turned away.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -22,6 +22,14 @@ def _client_key() -> str:
     return f"key:{key_id(given)}" if given else f"ip:{get_remote_address()}"
 
 
+def _retry_after_only_when_refused(response: Response) -> Response:
+    # flask-limiter adds Retry-After to every response; on anything but a 429
+    # it would tell clients to wait for nothing.
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask, settings: Settings, limited: Blueprint) -> Limiter:
     limiter = Limiter(
         key_func=_client_key,
@@ -31,6 +39,8 @@ def init_app(app: Flask, settings: Settings, limited: Blueprint) -> Limiter:
         strategy="moving-window",
     )
     limiter.limit(settings.send_rate_limit)(limited)
+    # Registered first so that it runs after the limiter's own header hook.
+    app.after_request(_retry_after_only_when_refused)
     limiter.init_app(app)
     app.extensions[EXTENSION] = limiter
     return limiter
