@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -103,7 +103,7 @@ class CampaignService:
         if idempotency_key:
             earlier = self._replay(idempotency_key, digest)
             if earlier:
-                return earlier
+                return replace(earlier, gsm_safe=conversion)
 
         campaign = Campaign(
             id=new_campaign_id(),

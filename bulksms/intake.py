@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -30,6 +31,10 @@ JSON_FIELDS = frozenset(
 
 # Column names a contact export commonly uses for the number, matched without case.
 PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
+
+# How a form field spells true or false; a checkbox sends "on".
+_FORM_TRUE = ("1", "true", "yes", "on")
+_FORM_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,7 @@ def from_form(
     if upload is None:
         raise InvalidRequest("a CSV file field ('file') is required")
 
-    flags = {
-        name: form.get(name, "false").lower() in ("1", "true", "yes", "on")
-        for name in ("gsm_safe", "exclude_landlines")
-    }
+    flags = {name: _form_flag(form, name) for name in ("gsm_safe", "exclude_landlines")}
     recipients = list(read_csv_numbers(upload))
     if not recipients:
         raise InvalidRequest("the CSV file has no rows")
@@ -137,7 +139,7 @@ def _message(value: Any) -> str:
         raise InvalidRequest("'message' is required")
     if not isinstance(value, str):
         raise InvalidRequest("'message' must be a string")
-    if not value.strip():
+    if _is_blank(value):
         raise InvalidRequest("'message' must not be empty")
     _check_encodable(value, "message")
     return value
@@ -179,8 +181,28 @@ def _check_encodable(value: str, name: str) -> None:
         ) from None
 
 
+def _is_blank(text: str) -> bool:
+    """True when ``text`` holds only whitespace and invisible format characters.
+
+    A zero-width space, a word joiner, a BOM or a soft hyphen shows nothing, and
+    ``gsm_safe`` deletes them all, which would leave Plivo an empty text.
+    """
+    return not "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+
+
 def _flag(body: Mapping[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
         raise InvalidRequest(f"'{name}' must be true or false")
     return value
+
+
+def _form_flag(form: Mapping[str, str], name: str) -> bool:
+    # A misspelt value must not quietly mean false: "exclude_landlines=ture"
+    # would send to the landlines the caller meant to drop.
+    value = form.get(name, "false").strip().lower()
+    if value in _FORM_TRUE:
+        return True
+    if value in _FORM_FALSE:
+        return False
+    raise InvalidRequest(f"'{name}' must be true or false")

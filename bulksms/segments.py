@@ -353,10 +353,11 @@ def make_gsm_safe(text: str) -> GsmSafeResult:
 
     Only characters outside GSM-7 are replaced, so a GSM-7 text comes back as it
     is. The replacements are kept only when they turn the whole text into GSM-7
-    without adding segments; otherwise the text is returned unchanged. While
-    anything else (an emoji, a letter from another script) keeps a text UCS-2, a
-    curly quote costs no more than a straight one, and an ellipsis costs one unit
-    where ``...`` costs three, so a text dense with ellipses can grow.
+    without adding segments or going over Plivo's limit of 1,600 GSM-7
+    characters; otherwise the text is returned unchanged. While anything else (an
+    emoji, a letter from another script) keeps a text UCS-2, a curly quote costs
+    no more than a straight one, and an ellipsis costs one unit where ``...``
+    costs three, so a text dense with ellipses can grow.
     """
     segments_before = analyse(text).segments
     counts = Counter(character for character in text if character in LOOK_ALIKES)
@@ -367,6 +368,9 @@ def make_gsm_safe(text: str) -> GsmSafeResult:
         not counts
         or after.encoding is not Encoding.GSM7
         or after.segments > segments_before
+        # Three dots for each ellipsis can take a text Plivo accepts as 737
+        # UCS-2 units past its GSM-7 limit, in the same number of segments.
+        or after.characters > MAX_GSM7_CHARACTERS
     ):
         return GsmSafeResult(text, (), segments_before, segments_before)
 
