@@ -2,9 +2,12 @@
 
 A recipient's status only moves forward: awaiting_report < queued < sent <
 no_report < {delivered, undelivered, failed, rejected}. Reports of equal rank are
-ordered by Plivo's ``Sequence``. A final status never changes. ``no_report``
-(set when no report came within the report timeout) yields to a late final
-report, which is better information, but not to a late queued or sent.
+ordered by Plivo's ``Sequence``, so the outcome does not depend on the order in
+which reports arrive: a final status is never replaced by a queued or sent one,
+and only by a final one that Plivo generated later (a carrier's late receipt).
+``no_report`` (set when no report came within the report timeout) yields to a
+late final report, which is better information, but not to a late queued or
+sent.
 """
 
 from __future__ import annotations

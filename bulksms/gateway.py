@@ -254,21 +254,22 @@ def signature_is_valid(
 ) -> bool:
     """Check a callback's Plivo signature with the SDK's validators.
 
-    ``url`` must be the public URL Plivo called, query included. Any header of
-    either family that matches is enough; a header may hold several
-    comma-separated signatures. An exception inside the SDK (it raises on some
-    non-ASCII input) counts as a mismatch.
+    ``url`` must be the public URL Plivo called, query included. The strongest
+    family present decides alone: V2 covers neither the body nor the query, so
+    falling back to it would let a changed field through. Within the family, a
+    match of either header (account or main account) is enough, and a header
+    may hold several comma-separated signatures. An exception inside the SDK
+    (it raises on some non-ASCII input) counts as a mismatch.
     """
     for family, signature_headers, nonce_header in SIGNATURE_FAMILIES:
         nonce = headers.get(nonce_header)
-        if not nonce:
+        signatures = [headers[h] for h in signature_headers if headers.get(h)]
+        if not nonce or not signatures:
             continue
-        for header in signature_headers:
-            signature = headers.get(header)
-            if signature and _validate(
-                family, method, url, params, nonce, signature, key
-            ):
-                return True
+        return any(
+            _validate(family, method, url, params, nonce, signature, key)
+            for signature in signatures
+        )
     return False
 
 

@@ -535,14 +535,11 @@ def _moves_forward(status: DeliveryStatus, sequence: int) -> ColumnElement[bool]
         else_=-1,
     )
     new_rank = delivery.RANKS[status]
-    return and_(
-        rank < delivery.FINAL_RANK,
-        or_(
-            rank < new_rank,
-            and_(
-                rank == new_rank,
-                func.coalesce(Recipient.status_sequence, -1) < sequence,
-            ),
+    return or_(
+        rank < new_rank,
+        and_(
+            rank == new_rank,
+            func.coalesce(Recipient.status_sequence, -1) < sequence,
         ),
     )
 

@@ -38,7 +38,8 @@ def init_app(app: Flask, settings: Settings, limited: Blueprint) -> Limiter:
         headers_enabled=True,
         strategy="moving-window",
     )
-    limiter.limit(settings.send_rate_limit)(limited)
+    # One budget per API key for the whole send API, not one per route.
+    limiter.shared_limit(settings.send_rate_limit, scope="send-api")(limited)
     # Registered first so that it runs after the limiter's own header hook.
     app.after_request(_retry_after_only_when_refused)
     limiter.init_app(app)

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from bulksms import close_app, create_app, settings
 from bulksms.demo import free_port, serving
 from bulksms.sandbox import SandboxConfig, SandboxServer
+from bulksms.sandbox.config import FIXED_FIELDS
 from bulksms.store import Store
 
 API_KEY = "test-key"
@@ -59,9 +60,18 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+_STARTING_CONFIG = SandboxConfig(seed=7, report_timeout=2.0, **SANDBOX_DEFAULTS)
+# Every setting a test may change while the sandbox runs, as it started.
+_STARTING_SANDBOX_SETTINGS = {
+    name: value
+    for name, value in _STARTING_CONFIG.public_settings().items()
+    if name not in FIXED_FIELDS
+}
+
+
 @pytest.fixture(scope="session")
 def _sandbox_server() -> Iterator[SandboxServer]:
-    config = SandboxConfig(seed=7, report_timeout=2.0, **SANDBOX_DEFAULTS)
+    config = _STARTING_CONFIG
     with SandboxServer(config) as server:
         yield server
 
@@ -70,7 +80,7 @@ def _sandbox_server() -> Iterator[SandboxServer]:
 def sandbox(_sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
     """The shared sandbox, emptied and back on its defaults for each test."""
     _sandbox_server.reset()
-    _sandbox_server.set_faults(**SANDBOX_DEFAULTS)
+    _sandbox_server.set_faults(**_STARTING_SANDBOX_SETTINGS)
     yield _sandbox_server
     _sandbox_server.reset()
 

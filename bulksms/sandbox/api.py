@@ -59,9 +59,18 @@ def authenticate() -> None:
 @bp.after_request
 def log_send_request(response: Response) -> Response:
     """Keep every Message API request in the request log, refused ones too."""
-    if request.endpoint != "plivo_api.send_message":
-        return response
+    if request.endpoint == "plivo_api.send_message":
+        _log_request(response.status_code)
+    return response
 
+
+def _log_request(status: int | None) -> None:
+    # Once per request: a dropped answer is logged before the drop, so that no
+    # client sees its failure before the log shows it.
+    if g.get("request_logged"):
+        return
+
+    g.request_logged = True
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         body = request.form.to_dict()
@@ -71,13 +80,12 @@ def log_send_request(response: Response) -> Response:
         RequestRecord(
             api_id=_api_id(),
             received_at=g.get("received_at") or time.time(),
-            status=None if g.get("answer_dropped") else response.status_code,
+            status=status,
             fault=str(fault) if fault else None,
             destinations=len(dst.split("<")) if isinstance(dst, str) and dst else 0,
             callback_url=url if isinstance(url, str) else None,
         )
     )
-    return response
 
 
 @bp.errorhandler(ApiError)
@@ -168,8 +176,8 @@ def _drop_connection() -> ResponseReturnValue:
 
     # The client sees the connection close before any byte of an answer;
     # werkzeug then fails to write the response below and lets it go.
+    _log_request(None)
     connection.shutdown(socket.SHUT_RDWR)
-    g.answer_dropped = True
     return {"api_id": g.api_id, "error": "answer lost"}, 502
 
 
