@@ -102,7 +102,7 @@ def run_demo(
         app = create_app(config)
         echo(f"sandbox listening on {sandbox.url}; service on {base_url}")
 
-        with serving(app, port), worker_process(config):
+        with serving(app, port), WorkerProcess(config):
             campaign = _send(base_url, contacts, message, echo)
             campaign = _wait_until_settled(base_url, campaign, settle_timeout, echo)
         return DemoResult(campaign, sandbox.destinations(), sandbox.outcomes())
@@ -171,22 +171,42 @@ class SandboxProcess:
         raise RuntimeError(f"the sandbox did not start on {self.url}")
 
 
-@contextmanager
-def worker_process(config: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``bulksms worker`` with ``config`` as its environment."""
-    env = {**os.environ, **{k: str(v) for k, v in config.items()}}
-    command = [sys.executable, "-m", "bulksms", "worker"]
-    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    try:
-        yield worker
-    finally:
+class WorkerProcess:
+    """``bulksms worker`` as a process of its own, with ``config`` as its
+    environment: for the demo and the tests."""
+
+    def __init__(self, config: dict[str, Any], *, quiet: bool = True) -> None:
+        self._env = {**os.environ, **{k: str(v) for k, v in config.items()}}
+        self._quiet = quiet
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        command = [sys.executable, "-m", "bulksms", "worker"]
+        stdout = subprocess.DEVNULL if self._quiet else None
+        self.process = subprocess.Popen(command, env=self._env, stdout=stdout)  # noqa: S603
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up runs, as when a machine dies."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
         # SIGINT is Huey's graceful stop: the batch in flight finishes first.
-        worker.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGINT)
         try:
-            worker.wait(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+            self.kill()
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def _send(

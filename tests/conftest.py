@@ -4,9 +4,6 @@ service for delivery reports, and an environment reset before every test."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bulksms import close_app, create_app, settings
-from bulksms.demo import free_port, serving
+from bulksms.demo import WorkerProcess, free_port, serving
 from bulksms.sandbox import SandboxConfig, SandboxServer
 from bulksms.sandbox.config import FIXED_FIELDS
 from bulksms.store import Store
@@ -222,33 +219,8 @@ def live_service(make_live_service: Callable[..., LiveService]) -> LiveService:
     return make_live_service()
 
 
-class Worker:
-    """``bulksms worker`` as a real process, with the service's settings."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self._env = {**os.environ, **{k: str(v) for k, v in config.items()}}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        command = [sys.executable, "-m", "bulksms", "worker"]
-        self.process = subprocess.Popen(command, env=self._env)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up runs, as when a machine dies."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+# ``bulksms worker`` as a real process, with a live service's settings.
+Worker = WorkerProcess
 
 
 @pytest.fixture
@@ -257,7 +229,7 @@ def make_worker() -> Iterator[Callable[[LiveService], Worker]]:
     workers: list[Worker] = []
 
     def make(service: LiveService) -> Worker:
-        worker = Worker(service.config)
+        worker = Worker(service.config, quiet=False)
         workers.append(worker)
         return worker
 
