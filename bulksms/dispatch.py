@@ -144,10 +144,17 @@ class Dispatcher:
         return retrying(self._attempt, work)
 
     def _attempt(self, work: BatchWork) -> Submission:
-        self._pacer.wait_for_turn(len(work.destinations) * work.segments)
-        with self._store.session() as session:
-            ledger.renew_claim(session, work.batch_id)
+        def renew_claim() -> None:
+            with self._store.session() as session:
+                ledger.renew_claim(session, work.batch_id)
 
+        # The claim is renewed before and while waiting for a turn, never between
+        # the turn and the request: a slow write there would let turns pile up
+        # and leave together, over the rate.
+        renew_claim()
+        self._pacer.wait_for_turn(
+            len(work.destinations) * work.segments, heartbeat=renew_claim
+        )
         return self._gateway.send(
             work.destinations,
             work.text,
@@ -178,8 +185,10 @@ class Dispatcher:
         """
         idle_since = utcnow() - (timedelta(0) if restarting else self.claim_lease)
         with self._store.session() as session:
-            lost = ledger.recover_lost_batches(session, idle_since)
+            # Listed first: settling a lost batch counts as activity on its
+            # campaign, which would hide the campaign from this list.
             waiting = ledger.campaigns_with_pending_batches(session, idle_since)
+            lost = ledger.recover_lost_batches(session, idle_since)
 
         if lost:
             log.warning(

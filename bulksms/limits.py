@@ -38,8 +38,12 @@ def init_app(app: Flask, settings: Settings, limited: Blueprint) -> Limiter:
         headers_enabled=True,
         strategy="moving-window",
     )
-    # One budget per API key for the whole send API, not one per route.
-    limiter.shared_limit(settings.send_rate_limit, scope="send-api")(limited)
+    # One budget per API key for the whole send API, not one per route. Only
+    # writes (send, estimate, retry, cancel) draw on it: polling a campaign's
+    # progress must not use up the budget for sending.
+    limiter.shared_limit(settings.send_rate_limit, scope="send-api", methods=["POST"])(
+        limited
+    )
     # Registered first so that it runs after the limiter's own header hook.
     app.after_request(_retry_after_only_when_refused)
     limiter.init_app(app)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -28,6 +29,10 @@ MESSAGE_EXPIRY = 3 * 3600
 EXPIRY_SHARE = 0.5
 
 _NAMESPACE = "bulksms-plivo"
+
+# Seconds between heartbeats while a batch waits for its turn; well inside the
+# dispatcher's claim lease.
+HEARTBEAT = 10.0
 
 
 class Pacer:
@@ -48,21 +53,34 @@ class Pacer:
                 max(1, int(account_mps * window)), window
             )
 
-    def wait_for_turn(self, messages: int) -> float:
+    def wait_for_turn(
+        self, messages: int, *, heartbeat: Callable[[], None] | None = None
+    ) -> float:
         """Block until one request carrying ``messages`` SMS may go; returns the
-        seconds waited."""
+        seconds waited. ``heartbeat`` is called every ``HEARTBEAT`` seconds of
+        waiting, so a long wait does not look like a dead sender."""
         started = time.monotonic()
-        self._acquire(self._requests, 1)
         if self._messages is not None:
             # A batch larger than a whole window's budget still goes, alone.
-            self._acquire(self._messages, min(messages, self._messages.amount))
+            cost = min(messages, self._messages.amount)
+            self._acquire(self._messages, cost, heartbeat)
+        self._acquire(self._requests, 1, heartbeat)
 
         waited = time.monotonic() - started
         if waited > 1:
             log.info("pacing: waited %.1f s for a turn to call Plivo", waited)
         return waited
 
-    def _acquire(self, item: RateLimitItemPerSecond, cost: int) -> None:
+    def _acquire(
+        self,
+        item: RateLimitItemPerSecond,
+        cost: int,
+        heartbeat: Callable[[], None] | None,
+    ) -> None:
+        last_beat = time.monotonic()
         while not self._limiter.hit(item, _NAMESPACE, cost=cost):
             stats = self._limiter.get_window_stats(item, _NAMESPACE)
             time.sleep(min(max(stats.reset_time - time.time(), 0.01), 1.0))
+            if heartbeat is not None and time.monotonic() - last_beat > HEARTBEAT:
+                heartbeat()
+                last_beat = time.monotonic()

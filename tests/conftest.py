@@ -197,7 +197,7 @@ class LiveService:
 
 @pytest.fixture
 def make_live_service(
-    make_config: Callable[..., dict[str, Any]],
+    make_config: Callable[..., dict[str, Any]], sandbox: SandboxServer
 ) -> Iterator[Callable[..., LiveService]]:
     """Start the app on a real port; keyword arguments override settings."""
     with ExitStack() as stack:
@@ -212,6 +212,8 @@ def make_live_service(
             return LiveService(app, url, config)
 
         yield start
+        # Before the services close: no report may reach one being closed.
+        sandbox.reset()
 
 
 @pytest.fixture

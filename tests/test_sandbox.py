@@ -615,6 +615,59 @@ def test_429_says_when_to_retry_unless_told_not_to(sandbox: SandboxServer) -> No
     assert "Retry-After" not in answer.headers
 
 
+def test_fault_first_limits_faults_to_the_first_requests_and_the_log_shows_each(
+    sandbox: SandboxServer, receiver: Receiver
+) -> None:
+    sandbox.set_faults(fault_500=1.0, fault_first=2)
+    body = {
+        "src": SENDER,
+        "dst": "<".join(numbers(3)),
+        "text": "hi",
+        "url": receiver.base_url,
+    }
+
+    statuses = [post_message(sandbox, body).status_code for _ in range(3)]
+
+    assert statuses == [500, 500, 202]
+    log = requests.get(f"{sandbox.url}/sandbox/requests", timeout=5).json()
+    assert [(e["status"], e["fault"], e["destinations"]) for e in log] == [
+        (500, "500", 3),
+        (500, "500", 3),
+        (202, None, 3),
+    ]
+    assert {e["callback_url"] for e in log} == {receiver.base_url}
+    assert [e["received_at"] for e in log] == sorted(e["received_at"] for e in log)
+
+
+def test_a_lost_answer_is_logged_without_a_status(
+    client: plivo.RestClient, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(fault_answer_lost=1.0)
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.messages.create(src=SENDER, dst=numbers(1)[0], text="hi")
+
+    [entry] = sandbox.requests()
+    assert (entry["status"], entry["fault"]) == (None, "answer_lost")
+
+
+def test_report_share_leaves_the_other_messages_without_reports(
+    start_sandbox: Callable[..., SandboxServer],
+    connect: Callable[..., plivo.RestClient],
+    receiver: Receiver,
+) -> None:
+    sandbox = start_sandbox(report_share=0.5, report_statuses=())
+
+    connect(sandbox).messages.create(
+        src=SENDER, dst="<".join(numbers(50)), text="hi", url=receiver.base_url
+    )
+
+    assert len(sandbox.destinations()) == 50
+    planned = sandbox.report_stats()["pending"]
+    assert 0 < planned < 50
+    assert len(receiver.wait_for(planned)) == planned
+
+
 def test_lost_answer_raises_connection_error_after_recording(
     client: plivo.RestClient, sandbox: SandboxServer, receiver: Receiver
 ) -> None:
@@ -755,6 +808,10 @@ def test_signatures_match_the_sdk_validators(url: str, method: str) -> None:
         {"latency": -1.0},
         {"report_shuffle": "yes"},
         {"rate_per_unit": "cheap"},
+        {"report_share": 1.5},
+        {"fault_first": -1},
+        {"fault_first": 2.5},
+        {"fault_first": True},
     ],
 )
 def test_config_refuses_bad_values(settings: dict[str, Any]) -> None:

@@ -54,12 +54,13 @@ class SandboxState:
 
     def __init__(self, config: SandboxConfig) -> None:
         self._config = config
-        # Guards the config swap and the RNG, whose draws must stay in one
-        # sequence for a seeded run to repeat.
+        # Guards the config swap and the RNGs, whose draws must stay in one
+        # sequence each for a seeded run to repeat.
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)
         self._fault_rng = _fault_rng(config.seed)
-        # Message API requests that drew a fault since fault_first was set.
+        # Message API requests counted for fault_first: since it was last set,
+        # or since the last reset.
         self._drawn = 0
         self._stopping = threading.Event()
         self.ledger = Ledger()
