@@ -25,6 +25,9 @@ from bulksms.models import Batch, Campaign, Recipient
 from bulksms.sandbox import SandboxServer
 from bulksms.store import get_store
 
+# CI runs this whole file again on PostgreSQL and Redis.
+pytestmark = pytest.mark.scaled
+
 TEXT = "Your table is ready. Reply STOP to opt out."
 AUTH = {"X-API-Key": API_KEY}
 
