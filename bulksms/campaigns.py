@@ -317,6 +317,9 @@ class CampaignService:
         """The campaign's account as the API shows it: counts that add up."""
         with self._store.session() as session:
             campaign = self._get(session, campaign_id)
+            # The report-timeout sweep runs where the state is read, so a
+            # campaign completes on time even with no worker running; it is a
+            # conditional update and safe to repeat.
             ledger.expire_reports(session, campaign_id, self._settings.report_timeout)
             batches = ledger.batches(session, campaign_id)
             tally = ledger.tally(session, campaign_id)
