@@ -230,6 +230,7 @@ SIGNATURE_FAMILIES = (
 )
 
 
+V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
 SIGNATURE_HEADERS = tuple(
     header
     for _, signature_headers, nonce in SIGNATURE_FAMILIES
@@ -245,13 +246,13 @@ def has_signature(headers: Mapping[str, str]) -> bool:
     )
 
 
-def signature_is_valid(
+def verified_family(
     method: str,
     url: str,
     params: Mapping[str, str | list[str]],
     headers: Mapping[str, str],
     key: str,
-) -> bool:
+) -> str | None:
     """Check a callback's Plivo signature with the SDK's validators.
 
     ``url`` must be the public URL Plivo called, query included. The strongest
@@ -260,17 +261,20 @@ def signature_is_valid(
     match of either header (account or main account) is enough, and a header
     may hold several comma-separated signatures. An exception inside the SDK
     (it raises on some non-ASCII input) counts as a mismatch.
+
+    Returns the family that verified the request ("V3" or "V2"), or None.
     """
     for family, signature_headers, nonce_header in SIGNATURE_FAMILIES:
         nonce = headers.get(nonce_header)
         signatures = [headers[h] for h in signature_headers if headers.get(h)]
         if not nonce or not signatures:
             continue
-        return any(
+        valid = any(
             _validate(family, method, url, params, nonce, signature, key)
             for signature in signatures
         )
-    return False
+        return family if valid else None
+    return None
 
 
 def _validate(

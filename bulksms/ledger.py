@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from bulksms import delivery
 from bulksms.delivery import DeliveryReport
 from bulksms.models import (
+    Base,
     Batch,
     BatchMessage,
+    CallbackNonce,
     Campaign,
     DeliveryEvent,
     Recipient,
@@ -577,7 +579,7 @@ def expire_reports(session: Session, campaign_id: str, timeout: float) -> int:
     return int(expired.rowcount)  # type: ignore[attr-defined]
 
 
-def _insert_ignoring_duplicates(session: Session, table: type[DeliveryEvent]) -> Any:
+def _insert_ignoring_duplicates(session: Session, table: type[Base]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
@@ -636,3 +638,17 @@ def pending_recipients(session: Session, campaign_id: str) -> int:
         )
     )
     return count or 0
+
+
+def claim_nonce(session: Session, nonce: str, digest: str) -> bool:
+    """Record that ``nonce`` signed the request with ``digest``; False when it
+    was seen before with another request (a retry of the same one is fine)."""
+    session.execute(
+        _insert_ignoring_duplicates(session, CallbackNonce).values(
+            nonce=nonce, digest=digest, seen_at=utcnow()
+        )
+    )
+    first = session.scalar(
+        select(CallbackNonce.digest).where(CallbackNonce.nonce == nonce)
+    )
+    return first == digest

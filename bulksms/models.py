@@ -137,3 +137,18 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(32))
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CallbackNonce(Base):
+    """The request a V2-signed callback's nonce first came with.
+
+    A V2 signature covers only the URL and the nonce, so the same headers would
+    vouch for any body; binding each nonce to its first request's digest lets
+    Plivo's retries through (same request) and refuses a changed one.
+    """
+
+    __tablename__ = "callback_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

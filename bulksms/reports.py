@@ -47,6 +47,12 @@ class ReportService:
             log.debug("delivery report %s: %s", report.message_uuid, outcome.value)
         return outcome
 
+    def claim_nonce(self, nonce: str, digest: str) -> bool:
+        """Bind a V2 nonce to the request it first came with; False when it
+        already vouched for a different one."""
+        with self._store.session() as session:
+            return ledger.claim_nonce(session, nonce[:64], digest)
+
     def inbound(self, sender: str, text: str, plivo_intent: str) -> Intent:
         """Update the suppression list from an inbound message."""
         intent = suppressions.intent_of(text, plivo_intent)

@@ -9,11 +9,20 @@ Plivo retries a callback that gets no 2xx within 8 seconds.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bulksms.delivery import MalformedReport, parse_report
 from bulksms.errors import InvalidRequest, SignatureMismatch
-from bulksms.gateway import SIGNATURE_HEADERS, has_signature, signature_is_valid
+from bulksms.gateway import (
+    SIGNATURE_HEADERS,
+    V2_NONCE_HEADER,
+    has_signature,
+    verified_family,
+)
 from bulksms.reports import get_reports
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks/plivo")
@@ -65,10 +74,15 @@ def _verified_fields() -> dict[str, str]:
 
     # For GET the fields are the query, which the URL already carries.
     signed = {} if request.method == "GET" else _form_fields()
-    if not signature_is_valid(
-        request.method, url, signed, headers, settings.webhook_key
-    ):
+    family = verified_family(request.method, url, signed, headers, settings.webhook_key)
+    if family is None:
         raise SignatureMismatch("the Plivo signature does not match this request")
+    if family == "V2" and not get_reports().claim_nonce(
+        headers[V2_NONCE_HEADER], _request_digest(url, signed)
+    ):
+        raise SignatureMismatch(
+            "this V2 signature was already used for a different request"
+        )
 
     params = request.args if request.method == "GET" else request.form
     return {key: params.get(key, "") for key in params}
@@ -81,8 +95,15 @@ def _form_fields() -> dict[str, str | list[str]]:
     }
 
 
+def _request_digest(url: str, fields: Mapping[str, str | list[str]]) -> str:
+    canonical = json.dumps([request.method, url, fields], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def _batch_id() -> int | None:
-    # Set by the service on each batch's callback URL, and covered by the
-    # signature, so it cannot be forged.
+    # Set by the service on each batch's callback URL and covered by the
+    # signature; anything else there matches no batch.
     value = request.args.get("batch", "")
-    return int(value) if value.isdigit() else None
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)

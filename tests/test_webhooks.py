@@ -455,6 +455,36 @@ def test_either_signature_family_and_the_main_account_variants_are_accepted(
     assert recipients_of(client, sent.id)[number]["status"] == "delivered"
 
 
+def test_v2_signature_headers_reused_with_another_body_are_refused(
+    app: Flask, client: FlaskClient, plivo: Plivo, sandbox: SandboxServer
+) -> None:
+    # A V2 signature covers the URL and nonce only: without binding the nonce to
+    # its first request, one captured callback would vouch for any other body.
+    number = numbers(1)[0]
+    sent = send_campaign(app, client, sandbox, [number])
+    path = report_path(sent.batch)
+    nonce = new_nonce()
+    headers = {
+        "X-Plivo-Signature-V2": sign_v2(
+            plivo.public_url + path, nonce, DEFAULT_AUTH_TOKEN
+        ),
+        "X-Plivo-Signature-V2-Nonce": nonce,
+    }
+    sent_report = sent.report(number, "sent", 2)
+
+    first = client.post(path, data=sent_report, headers=headers)
+    retried = client.post(path, data=sent_report, headers=headers)
+    forged = client.post(
+        path, data=sent.report(number, "failed", 3, ErrorCode="30"), headers=headers
+    )
+
+    assert (first.status_code, retried.status_code) == (200, 200)
+    assert forged.status_code == 403
+    assert "already used" in forged.get_json()["error"]["message"]
+    assert recipients_of(client, sent.id)[number]["status"] == "sent"
+    assert stored_reports(app) == 1
+
+
 @pytest.mark.parametrize(
     ("header", "nonce_header", "sign"),
     [
@@ -653,7 +683,11 @@ def test_the_same_report_five_times_is_stored_once_and_each_answered_200(
     assert stored_reports(app) == 1
 
 
-@pytest.mark.parametrize("batch", [None, 1], ids=["no-batch", "batch-in-url"])
+@pytest.mark.parametrize(
+    "batch",
+    [None, 1, 2**70],
+    ids=["no-batch", "batch-in-url", "batch-beyond-any-id"],
+)
 def test_report_for_an_unknown_message_is_answered_200_and_kept(
     app: Flask, plivo: Plivo, batch: int | None
 ) -> None:
