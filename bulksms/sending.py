@@ -10,11 +10,15 @@ from bulksms import intake
 from bulksms.auth import require_api_key
 from bulksms.campaigns import get_campaigns
 from bulksms.errors import InvalidRequest, UnsupportedMediaType
+from bulksms.states import BatchState
 
 bp = Blueprint("sending", __name__, url_prefix="/api/bulk-sms")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_PER_PAGE = 1000
+
+ON_THEIR_WAY = {BatchState.PENDING, BatchState.SENDING, BatchState.SUBMITTED}
+NOT_SUBMITTED = {BatchState.FAILED, BatchState.UNKNOWN}
 
 
 @bp.post("")
@@ -131,11 +135,15 @@ def _parse_send_request() -> intake.SendRequest:
 
 
 def _send_status(campaign: dict[str, Any]) -> int:
-    """202 when every batch was submitted (or is queued), 207 when some were not,
-    502 when Plivo accepted none: every batch failed or has an unknown outcome."""
-    states = [batch["state"] for batch in campaign["batches"]]
-    if all(state in ("submitted", "pending") for state in states):
+    """202 when no batch failed or was lost, 207 when some were, 502 when no batch
+    reached Plivo or is still on its way there.
+
+    Batches still ``pending`` or ``sending`` count as on their way: a replayed
+    request for a queued campaign answers as the original request did.
+    """
+    states = {batch["state"] for batch in campaign["batches"]}
+    if not states & NOT_SUBMITTED:
         return 202
-    if not any(state in ("submitted", "pending") for state in states):
+    if not states & ON_THEIR_WAY:
         return 502
     return 207

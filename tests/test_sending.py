@@ -742,6 +742,40 @@ def test_the_same_idempotency_key_and_body_return_one_campaign_sent_once(
     assert sandbox.destinations() == dict.fromkeys(body["recipients"], 1)
 
 
+@pytest.mark.parametrize(
+    ("states", "status"),
+    [
+        (("sending", "pending"), 202),
+        (("submitted", "sending"), 202),
+        (("failed", "pending"), 207),
+        (("unknown", "failed"), 502),
+    ],
+)
+def test_a_replayed_request_for_a_queued_campaign_answers_by_its_batches_so_far(
+    make_app: Callable[..., Flask],
+    sandbox: SandboxServer,
+    states: tuple[str, str],
+    status: int,
+) -> None:
+    app = make_app(BULK_SYNC_LIMIT="1000")
+    client = app.test_client()
+    body = {"recipients": numbers(1500), "message": TEXT}
+    key = {"Idempotency-Key": "launch-3"}
+    campaign_id = send(client, body, **key).get_json()["id"]
+    with app.app_context(), get_store().session() as session:
+        batches = session.scalars(
+            select(Batch).where(Batch.campaign_id == campaign_id).order_by(Batch.id)
+        ).all()
+        for batch, state in zip(batches, states, strict=True):
+            batch.state = state
+
+    again = send(client, body, **key)
+
+    assert again.status_code == status
+    assert again.get_json()["id"] == campaign_id
+    assert sandbox.destinations() == {}
+
+
 def test_the_same_idempotency_key_with_another_body_is_409_and_sends_nothing_more(
     client: FlaskClient, sandbox: SandboxServer
 ) -> None:
