@@ -7,11 +7,16 @@ held across a Plivo call and a crash in between leaves visible evidence. A 429
 or a connect failure is retried with exponential backoff and jitter (honouring
 ``Retry-After``); a read timeout or 5xx makes the batch ``unknown``, and it is
 never resent automatically.
+
+When the process stops (``Dispatcher.stop``), batches still waiting for a pacing
+turn or a retry go back to ``pending`` for the next worker, and batches not yet
+taken stay there; a request already sent runs to its answer or its timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -33,7 +38,7 @@ from bulksms.errors import (
 from bulksms.gateway import PlivoGateway, Sender, Submission
 from bulksms.ledger import BatchWork
 from bulksms.models import utcnow
-from bulksms.pacing import Pacer
+from bulksms.pacing import Pacer, Stopped
 from bulksms.states import BatchState
 from bulksms.store import Store
 
@@ -64,6 +69,7 @@ class Dispatcher:
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="bulksms-send"
         )
+        self._stopping = threading.Event()
 
     @property
     def claim_lease(self) -> timedelta:
@@ -87,8 +93,13 @@ class Dispatcher:
     def send_batch(self, batch_id: int) -> BatchState | None:
         """Claim one pending batch, submit it and record the outcome.
 
-        Returns the state it settled in, or None when it was not pending.
+        Returns the state it settled in (``pending`` when it was given back
+        unsent on a stop), or None when it was not pending or the dispatcher is
+        stopping.
         """
+        if self._stopping.is_set():
+            return None
+
         with self._store.session() as session:
             work = ledger.claim_batch(session, batch_id)
         if work is None:
@@ -96,6 +107,15 @@ class Dispatcher:
 
         try:
             submission = self._submit(work)
+        except Stopped:
+            with self._store.session() as session:
+                ledger.release_batch(session, work.batch_id)
+            log.info(
+                "campaign %s: batch %d given back unsent, the worker is stopping",
+                work.campaign_id,
+                work.index,
+            )
+            return BatchState.PENDING
         except Exception as exc:
             if not isinstance(exc, SubmissionError):
                 # A bug of ours, not Plivo's answer; the request may have left.
@@ -131,6 +151,7 @@ class Dispatcher:
         retrying = Retrying(
             retry=retry_if_exception_type((SubmissionThrottled, SubmissionUnavailable)),
             wait=self._wait,
+            sleep=self._sleep,
             stop=stop_after_attempt(SEND_ATTEMPTS),
             before_sleep=lambda state: log.warning(
                 "campaign %s: batch %d attempt %d failed (%s), retrying",
@@ -153,7 +174,9 @@ class Dispatcher:
         # and leave together, over the rate.
         renew_claim()
         self._pacer.wait_for_turn(
-            len(work.destinations) * work.segments, heartbeat=renew_claim
+            len(work.destinations) * work.segments,
+            heartbeat=renew_claim,
+            stop=self._stopping,
         )
         return self._gateway.send(
             work.destinations,
@@ -173,6 +196,12 @@ class Dispatcher:
         if retry_after is not None:
             return min(max(backoff(state), float(retry_after)), MAX_RETRY_WAIT)
         return float(backoff(state))
+
+    def _sleep(self, seconds: float) -> None:
+        # Only a 429 or a connect failure is retried: Plivo holds nothing of
+        # the batch yet, so a stop may give it back.
+        if self._stopping.wait(seconds):
+            raise Stopped("stopped while waiting to retry")
 
     def recover(self, *, restarting: bool = False) -> list[str]:
         """Settle batches whose sender died, and list the campaigns that still
@@ -206,6 +235,11 @@ class Dispatcher:
             state.value,
             len(work.destinations),
         )
+
+    def stop(self) -> None:
+        """Stop waiting: batches waiting for a turn or a retry are given back,
+        and no other batch is taken. Requests already sent are not cut short."""
+        self._stopping.set()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -198,13 +198,9 @@ def settle_batch(
     invalid_numbers: Sequence[str] = (),
 ) -> bool:
     """Record the outcome of a batch's request; False if it was not in flight."""
-    in_flight = or_(
-        Batch.state == BatchState.SENDING.value,
-        and_(Batch.state == BatchState.UNKNOWN.value, Batch.error_code == SENDER_LOST),
-    )
     settled = session.execute(
         update(Batch)
-        .where(Batch.id == batch_id, in_flight)
+        .where(Batch.id == batch_id, _in_flight())
         .values(
             state=state.value,
             error=error,
@@ -227,6 +223,38 @@ def settle_batch(
     if message_uuids:
         _rematch_reports(session, message_uuids)
     return True
+
+
+def release_batch(session: Session, batch_id: int) -> bool:
+    """Give a claimed batch back as ``pending`` when its sender stops before its
+    request leaves, for the next worker to take; False if it was not in flight.
+
+    A batch that recovery already took for lost is given back too: its sender
+    knows that Plivo never saw it, which is better than the guess.
+    """
+    released = session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, _in_flight())
+        .values(state=BatchState.PENDING.value, error=None, error_code=None)
+    )
+    if released.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+
+    session.execute(
+        _recipients_of(
+            batch_id, SubmissionState.SENDING, SubmissionState.UNKNOWN
+        ).values(submission=SubmissionState.PENDING.value)
+    )
+    return True
+
+
+def _in_flight() -> ColumnElement[bool]:
+    """A batch whose request may be under way: ``sending``, or taken for lost by
+    recovery while its sender may in fact still be alive."""
+    return or_(
+        Batch.state == BatchState.SENDING.value,
+        and_(Batch.state == BatchState.UNKNOWN.value, Batch.error_code == SENDER_LOST),
+    )
 
 
 def _recipients_of(batch_id: int, *submissions: SubmissionState) -> Any:

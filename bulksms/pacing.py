@@ -10,11 +10,15 @@ same count):
   share of Plivo's ``message_expiry``: at most MPS * window messages are handed
   to Plivo in any window, so none waits in Plivo's queue longer than the window
   and expires (error 420).
+
+A wait for a turn can last hours under a small MPS, so it ends early, with
+``Stopped``, when the caller's stop event is set.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -33,6 +37,11 @@ _NAMESPACE = "bulksms-plivo"
 # Seconds between heartbeats while a batch waits for its turn; well inside the
 # dispatcher's claim lease.
 HEARTBEAT = 10.0
+
+
+class Stopped(Exception):
+    """A wait was cut short because the process is stopping; no request went out
+    after it."""
 
 
 class Pacer:
@@ -54,17 +63,23 @@ class Pacer:
             )
 
     def wait_for_turn(
-        self, messages: int, *, heartbeat: Callable[[], None] | None = None
+        self,
+        messages: int,
+        *,
+        heartbeat: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> float:
         """Block until one request carrying ``messages`` SMS may go; returns the
         seconds waited. ``heartbeat`` is called every ``HEARTBEAT`` seconds of
-        waiting, so a long wait does not look like a dead sender."""
+        waiting, so a long wait does not look like a dead sender. Raises
+        ``Stopped`` as soon as ``stop`` is set while waiting."""
+        stop = stop or threading.Event()
         started = time.monotonic()
         if self._messages is not None:
             # A batch larger than a whole window's budget still goes, alone.
             cost = min(messages, self._messages.amount)
-            self._acquire(self._messages, cost, heartbeat)
-        self._acquire(self._requests, 1, heartbeat)
+            self._acquire(self._messages, cost, heartbeat, stop)
+        self._acquire(self._requests, 1, heartbeat, stop)
 
         waited = time.monotonic() - started
         if waited > 1:
@@ -76,11 +91,13 @@ class Pacer:
         item: RateLimitItemPerSecond,
         cost: int,
         heartbeat: Callable[[], None] | None,
+        stop: threading.Event,
     ) -> None:
         last_beat = time.monotonic()
         while not self._limiter.hit(item, _NAMESPACE, cost=cost):
             stats = self._limiter.get_window_stats(item, _NAMESPACE)
-            time.sleep(min(max(stats.reset_time - time.time(), 0.01), 1.0))
+            if stop.wait(min(max(stats.reset_time - time.time(), 0.01), 1.0)):
+                raise Stopped("stopped while waiting for a turn to call Plivo")
             if heartbeat is not None and time.monotonic() - last_beat > HEARTBEAT:
                 heartbeat()
                 last_beat = time.monotonic()

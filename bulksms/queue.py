@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from flask import Flask, current_app
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey
+from huey.consumer import Consumer
 
 from bulksms.dispatch import Dispatcher
 
@@ -47,10 +49,32 @@ class CampaignQueue:
     def run_worker(self, threads: int) -> None:
         """Run the consumer in the foreground until SIGINT or SIGTERM."""
         self._recover(restarting=True)
-        consumer = self.huey.create_consumer(
-            workers=threads, worker_type="thread", periodic=True, max_delay=1.0
+        consumer = _Consumer(
+            self.huey,
+            self._dispatcher,
+            workers=threads,
+            worker_type="thread",
+            periodic=True,
+            max_delay=1.0,
         )
         consumer.run()
+
+
+class _Consumer(Consumer):  # type: ignore[misc]
+    """Huey's consumer, which also stops the dispatcher when it stops.
+
+    Huey stops on SIGTERM at once and on SIGINT after its tasks end; either way
+    a task may be a campaign whose batches wait hours for a pacing turn, and
+    the interpreter would not exit before the sending threads do.
+    """
+
+    def __init__(self, huey: Huey, dispatcher: Dispatcher, **options: Any) -> None:
+        super().__init__(huey, **options)
+        self._dispatcher = dispatcher
+
+    def stop(self, graceful: bool = False) -> None:
+        self._dispatcher.stop()
+        super().stop(graceful=graceful)
 
 
 def make_huey(redis_url: str | None, sqlite_path: str) -> Huey:

@@ -2,10 +2,10 @@
 sandbox over real HTTP, and the store read back through the API.
 
 A list above ``BULK_SYNC_LIMIT`` is only stored and queued by the request; the
-worker sends it. These tests kill workers, run two at once, and make the sandbox
-misbehave, then check the guarantees: every accepted recipient ends in exactly
-one bucket, no destination reaches Plivo twice, an ambiguous batch is never
-resent on its own, and requests to Plivo are paced.
+worker sends it. These tests kill and stop workers, run two at once, and make the
+sandbox misbehave, then check the guarantees: every accepted recipient ends in
+exactly one bucket, no destination reaches Plivo twice, an ambiguous batch is
+never resent on its own, and requests to Plivo are paced.
 
 The sandbox's request log (``GET /sandbox/requests``) shows what the SDK hides
 from the service: which request was answered 429 or 500, and when it arrived.
@@ -14,11 +14,13 @@ from the service: which request was answered 429 or 500, and when it arrived.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -580,6 +582,67 @@ def test_cancelling_a_queued_campaign_sends_nothing_when_a_worker_starts_later(
 
     assert sandbox.requests() == []
     assert batch_states(service.campaign(campaign_id)) == {"cancelled": 3}
+
+
+# --- stopping a worker -----------------------------------------------------------
+
+
+@pytest.mark.scaled
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"]
+)
+def test_a_stopped_worker_exits_at_once_and_leaves_batches_waiting_for_a_turn_pending(
+    start_service: MakeService,
+    make_worker: MakeWorker,
+    sandbox: SandboxServer,
+    signum: signal.Signals,
+) -> None:
+    # At 0.5 MPS the pacer lets 2,700 messages go per window of Plivo's message
+    # expiry: two batches leave at once, and the next would wait 90 minutes for
+    # a turn. Four sending threads: four batches are taken and wait.
+    service = start_service(
+        BULK_SYNC_LIMIT="1000", SEND_CONCURRENCY="4", PLIVO_ACCOUNT_MPS="0.5"
+    )
+    recipients = numbers(8000)
+    response = service.send({"recipients": recipients, "message": TEXT})
+    assert response.status_code == 202
+    campaign_id = response.json()["id"]
+
+    first = make_worker(service).start()
+    waiting = wait_for(
+        service,
+        campaign_id,
+        lambda c: batch_states(c) == {"submitted": 2, "sending": 4, "pending": 2},
+        timeout=30,
+    )
+    assert waiting["submission"]["sending"] == 4000
+
+    assert first.process is not None
+    signalled = time.monotonic()
+    first.process.send_signal(signum)
+    first.process.wait(timeout=15)
+    # Heroku and systemd follow SIGTERM with SIGKILL some 30 s later.
+    assert time.monotonic() - signalled < 5
+    assert first.process.returncode == 0
+
+    # The batches that were waiting are given back, not taken for lost.
+    stopped = service.campaign(campaign_id)
+    assert batch_states(stopped) == {"submitted": 2, "pending": 6}
+    assert stopped["submission"]["pending"] == 6000
+    assert stopped["submission"]["submitted"] == 2000
+    assert account_errors(stopped) == []
+    assert len(sandbox.destinations()) == 2000
+
+    # The next worker, with room for the whole campaign, sends the rest.
+    roomier = replace(service, config={**service.config, "PLIVO_ACCOUNT_MPS": "10"})
+    make_worker(roomier).start()
+    campaign = wait_for(service, campaign_id, settled, timeout=30)
+
+    assert batch_states(campaign) == {"submitted": 8}
+    assert campaign["submission"]["submitted"] == 8000
+    assert sandbox.destinations() == dict.fromkeys(recipients, 1)
+    assert len(sandbox.requests()) == 8
+    assert account_errors(campaign) == []
 
 
 # --- two workers -----------------------------------------------------------------
