@@ -6,8 +6,8 @@ problem is an ``InvalidRequest`` that names the field.
 
 from __future__ import annotations
 
-import codecs
 import csv
+import io
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -17,6 +17,7 @@ from typing import IO, Any
 import phonenumbers
 
 from bulksms.errors import InvalidRequest
+from bulksms.recipients import MAX_SENDER_LENGTH
 
 JSON_FIELDS = frozenset(
     {
@@ -35,6 +36,15 @@ PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
 # How a form field spells true or false; a checkbox sends "on".
 _FORM_TRUE = ("1", "true", "yes", "on")
 _FORM_FALSE = ("0", "false", "no", "off")
+
+# The csv module's strict errors, said the way someone editing the file sees them.
+_CSV_PROBLEMS = {
+    "unexpected end of data": "a quote opened there is never closed",
+    "',' expected after '\"'": (
+        "text follows a closing quote (a quote inside a quoted field is written "
+        'twice: "")'
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -69,13 +79,14 @@ def from_json(body: Any, default_region: str) -> SendRequest:
                 f"'recipients[{position}]' must be a string, "
                 f"got {type(recipient).__name__}"
             )
-        _check_encodable(recipient, f"recipients[{position}]")
+        # A NUL is left to recipient sorting, which reports that entry invalid.
+        _check_unicode(recipient, f"recipients[{position}]")
 
     return SendRequest(
         recipients=recipients,
         message=_message(body.get("message")),
         region=_region(body.get("default_region"), default_region),
-        sender=_optional_text(body, "sender"),
+        sender=_sender(body),
         gsm_safe=_flag(body, "gsm_safe"),
         exclude_landlines=_flag(body, "exclude_landlines"),
     )
@@ -97,7 +108,7 @@ def from_form(
         recipients=recipients,
         message=_message(form.get("message")),
         region=_region(form.get("default_region"), default_region),
-        sender=_optional_text(form, "sender"),
+        sender=_sender(form),
         **flags,
     )
 
@@ -106,15 +117,26 @@ def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     """Yield the phone column of a CSV file: the column named like a phone
     number (``phone``, ``mobile``, ...) when the first row is a header, else the
     first column of every row."""
-    text = codecs.getreader("utf-8-sig")(stream, "replace")
-    rows = csv.reader(text)
-
+    # With newline="" only CR and LF end a row, as in the csv module's own
+    # reading; Python's line splitting would also cut a row at a form feed or a
+    # U+2028 inside a name.
+    text = io.TextIOWrapper(
+        stream,
+        encoding="utf-8-sig",
+        errors="replace",
+        newline="",
+    )
     try:
-        first = next(rows)
-    except StopIteration:
+        yield from _phone_column(_csv_rows(text))
+    finally:
+        # The upload is the request's to close, not this reader's.
+        text.detach()
+
+
+def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:
+    first = next(rows, None)
+    if first is None:
         return
-    except csv.Error as exc:
-        raise InvalidRequest(f"the CSV file cannot be read: {exc}") from None
 
     # "Phone Number" and "phone-number" name the same column as "phone_number".
     header = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in first]
@@ -124,14 +146,34 @@ def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
         if first:
             yield first[0]
 
-    try:
-        for row in rows:
-            if len(row) > column:
-                yield row[column]
-            elif row:
-                yield ""
-    except csv.Error as exc:
-        raise InvalidRequest(f"the CSV file cannot be read: {exc}") from None
+    for row in rows:
+        if len(row) > column:
+            yield row[column]
+        elif row:
+            yield ""
+
+
+def _csv_rows(text: IO[str]) -> Iterator[list[str]]:
+    """The rows of a CSV text; a malformed row is an ``InvalidRequest`` naming
+    the line it starts on.
+
+    Strict reading refuses a stray quote: left alone, an unclosed one would
+    quietly make one field of every row after it.
+    """
+    reader = csv.reader(text, strict=True)
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problem = _CSV_PROBLEMS.get(str(exc), str(exc))
+            raise InvalidRequest(
+                f"the CSV file is malformed at line {line}: {problem}",
+                details={"line": line},
+            ) from None
+        yield row
 
 
 def _message(value: Any) -> str:
@@ -158,6 +200,16 @@ def _region(value: Any, default: str) -> str:
     return value.upper()
 
 
+def _sender(body: Mapping[str, Any]) -> str | None:
+    sender = _optional_text(body, "sender")
+    if sender is not None and len(sender) > MAX_SENDER_LENGTH:
+        raise InvalidRequest(
+            f"'sender' is over {MAX_SENDER_LENGTH} characters: Plivo sends from a "
+            "phone number or from a name of at most 11 characters"
+        )
+    return sender
+
+
 def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is None:
@@ -173,6 +225,10 @@ def _check_encodable(value: str, name: str) -> None:
     # in text, or half of a surrogate pair ("\ud800"), which nothing can encode.
     if "\x00" in value:
         raise InvalidRequest(f"'{name}' holds a NUL character")
+    _check_unicode(value, name)
+
+
+def _check_unicode(value: str, name: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -20,6 +20,14 @@ from phonenumbers import NumberParseException, PhoneNumberType
 # from making the parser do pathological work.
 MAX_INPUT_LENGTH = 64
 
+# Plivo sends from a number of at most 15 digits or a name of at most 11
+# characters; 20 leaves room for a number written with spaces or dashes.
+MAX_SENDER_LENGTH = 20
+
+# Stands in for a NUL in an input as stored and shown: PostgreSQL cannot hold a
+# NUL in text, and the entry must still be listed as given.
+NUL_REPLACEMENT = "\ufffd"
+
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
     NumberParseException.NOT_A_NUMBER: "not a phone number",
@@ -60,6 +68,9 @@ def normalise(raw: str, region: str) -> str:
     text = raw.strip()
     if not text:
         raise InvalidNumber("empty")
+    # libphonenumber would read "+14155550123\x00" as a number and drop the NUL.
+    if "\x00" in text:
+        raise InvalidNumber("holds a NUL character")
     if len(text) > MAX_INPUT_LENGTH:
         raise InvalidNumber(f"longer than {MAX_INPUT_LENGTH} characters")
 
@@ -130,30 +141,32 @@ def sort_recipients(
 
     The first spelling of a number is accepted and later ones are duplicates. The
     sender's own number is invalid for this campaign, because Plivo's SDK refuses
-    a whole batch that contains it.
+    a whole batch that contains it. Each input is kept as given, except that a
+    NUL becomes ``NUL_REPLACEMENT``.
     """
     seen: set[str] = set()
     own_number = sender_number(sender, region)
 
     for raw in inputs:
+        given = raw.replace("\x00", NUL_REPLACEMENT)
         try:
             e164 = normalise(raw, region)
         except InvalidNumber as exc:
-            yield Recipient(raw, None, Bucket.INVALID, str(exc))
+            yield Recipient(given, None, Bucket.INVALID, str(exc))
             continue
 
         if e164 in seen:
             yield Recipient(
-                raw, e164, Bucket.DUPLICATE, "duplicate of an earlier entry"
+                given, e164, Bucket.DUPLICATE, "duplicate of an earlier entry"
             )
         elif e164 == own_number:
-            yield Recipient(raw, e164, Bucket.INVALID, "the sender's own number")
+            yield Recipient(given, e164, Bucket.INVALID, "the sender's own number")
         elif is_suppressed(e164):
-            yield Recipient(raw, e164, Bucket.SUPPRESSED, "opted out")
+            yield Recipient(given, e164, Bucket.SUPPRESSED, "opted out")
         elif exclude_landlines and is_landline(e164):
-            yield Recipient(raw, e164, Bucket.INVALID, "a landline number")
+            yield Recipient(given, e164, Bucket.INVALID, "a landline number")
         else:
-            yield Recipient(raw, e164, Bucket.ACCEPTED)
+            yield Recipient(given, e164, Bucket.ACCEPTED)
         seen.add(e164)
 
 

@@ -68,6 +68,7 @@ def test_normalise_reads_every_common_spelling_as_e164(
         ("+44 20 7946", "US", "not a valid number for region GB"),
         ("020 7946 0018", "US", "too long for region US"),
         ("9" * 65, "US", "longer than 64 characters"),
+        ("+14155550123\x00", "US", "holds a NUL character"),
     ],
 )
 def test_normalise_refuses_an_invalid_input_saying_why(
@@ -185,6 +186,14 @@ def test_every_input_lands_in_exactly_one_bucket_in_input_order() -> None:
     sorted_ = list(sort_recipients(inputs, region="US", sender="+14155550100"))
 
     assert [r.input for r in sorted_] == inputs
+
+
+def test_an_input_with_a_nul_is_invalid_and_kept_with_u_fffd_in_its_place() -> None:
+    (recipient,) = sort_recipients(["+1 415\x00555 0123"], region="US")
+
+    assert recipient.bucket is Bucket.INVALID
+    assert recipient.reason == "holds a NUL character"
+    assert recipient.input == "+1 415\ufffd555 0123"
 
 
 @pytest.mark.parametrize(

@@ -43,15 +43,17 @@ def send_raw(client: FlaskClient, data: bytes | str, content_type: str) -> TestR
 
 
 def upload(
-    client: FlaskClient, csv_text: bytes | str, message: str = TEXT
+    client: FlaskClient, csv_text: bytes | str, message: str = TEXT, **fields: str
 ) -> TestResponse:
-    """Post a CSV file as ``multipart/form-data``, fields ``file`` and ``message``."""
+    """Post a CSV file as ``multipart/form-data``, fields ``file``, ``message``
+    and any others given."""
     content = csv_text.encode() if isinstance(csv_text, str) else csv_text
     # Encoded here: the test client's own encoder spools a large file to a
     # temporary file that it never closes.
     boundary, body = encode_multipart(
         {
             "message": message,
+            **fields,
             "file": FileStorage(io.BytesIO(content), "contacts.csv", "file"),
         }
     )
@@ -337,7 +339,9 @@ def without(name: str) -> dict[str, Any]:
         (valid_body(message="hi \ud83d"), "'message'"),
         (valid_body(recipients=["+12012000000", "\udc00"]), "'recipients[1]'"),
         (valid_body(message="hi\x00there"), "'message'"),
-        (valid_body(recipients=["+1201200\x000000"]), "'recipients[0]'"),
+        (valid_body(sender="Acme\x00"), "'sender'"),
+        (valid_body(sender="A" * 21), "'sender'"),
+        (valid_body(sender="+1 415 555 0100 ext. 12"), "'sender'"),
     ],
     ids=[
         "malformed-json",
@@ -364,7 +368,9 @@ def without(name: str) -> dict[str, Any]:
         "message-lone-surrogate",
         "recipient-lone-surrogate",
         "message-nul",
-        "recipient-nul",
+        "sender-nul",
+        "sender-too-long",
+        "sender-number-too-long",
     ],
 )
 def test_each_bad_input_is_answered_400_naming_what_is_wrong(
@@ -549,6 +555,24 @@ def test_a_sender_set_in_plivos_digits_only_form_is_still_dropped_from_the_list(
     assert sandbox.destinations() == dict.fromkeys(others, 1)
 
 
+def test_a_sender_of_20_characters_is_used_and_one_of_21_is_refused_naming_it(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    # Plivo's senders are numbers of at most 15 digits or names of at most 11
+    # characters; 20 leaves room for a number written with spaces.
+    longest = "+1 (415) 555-0199 00"
+
+    used = send(client, valid_body(sender=longest))
+    refused = send(client, valid_body(sender=longest + "1"))
+
+    assert len(longest) == 20
+    assert used.status_code == 202
+    assert used.get_json()["sender"] == longest
+    assert refused.status_code == 400
+    assert "'sender'" in error_of(refused)["message"]
+    assert sandbox.destinations() == dict.fromkeys(numbers(3), 1)
+
+
 def test_five_spellings_of_one_number_are_one_recipient_and_four_duplicates(
     client: FlaskClient, sandbox: SandboxServer
 ) -> None:
@@ -689,6 +713,115 @@ def test_a_csv_upload_without_a_file_or_a_message_is_400_naming_it(
     assert no_message.status_code == 400
     assert "'message'" in error_of(no_message)["message"]
     assert sandbox.destinations() == {}
+
+
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        (["phone", "+1 201 200 0000", '"+1 201 200 0001', "+1 201 200 0002"], 3),
+        (["name,phone", 'Ada,"+1 201 200 0000"x', "Bob,+1 201 200 0001"], 2),
+        (['"phone', "+1 201 200 0000"], 1),
+    ],
+    ids=["quote-never-closed", "text-after-closing-quote", "header-quote-never-closed"],
+)
+def test_a_csv_with_a_stray_quote_is_400_naming_its_line_and_stores_nothing(
+    app: Flask, client: FlaskClient, sandbox: SandboxServer, rows: list[str], line: int
+) -> None:
+    response = upload(client, "\n".join(rows))
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "invalid_request"
+    assert f"line {line}" in error["message"]
+    assert "quote" in error["message"]
+    assert error["details"] == {"line": line}
+    assert sandbox.destinations() == {}
+    assert stored_rows(app) == {"campaigns": 0, "batches": 0, "recipients": 0}
+
+
+def test_a_form_feed_or_line_separator_inside_a_csv_row_does_not_split_it(
+    client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    # Contact exports carry such characters in names; only CR and LF end a row.
+    rows = ["name,phone", "Ada\x0c,+1 201 200 0000", "Bob\u2028Smith,+1 201 200 0001"]
+
+    response = upload(client, "\r\n".join(rows))
+
+    assert response.status_code == 202
+    assert counts(response.get_json()) == {
+        "received": 2,
+        "accepted": 2,
+        "duplicates": 0,
+        "suppressed": 0,
+        "invalid": 0,
+    }
+    assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        ({"message": "hi\x00there"}, "'message'"),
+        ({"sender": "Acme\x00"}, "'sender'"),
+        ({"sender": "A" * 21}, "'sender'"),
+    ],
+    ids=["message-nul", "sender-nul", "sender-too-long"],
+)
+def test_a_bad_message_or_sender_beside_a_csv_file_is_400_naming_the_field(
+    app: Flask,
+    client: FlaskClient,
+    sandbox: SandboxServer,
+    fields: dict[str, str],
+    name: str,
+) -> None:
+    response = upload(client, "+1 201 200 0000", **fields)
+
+    assert response.status_code == 400
+    assert name in error_of(response)["message"]
+    assert sandbox.destinations() == {}
+    assert stored_rows(app) == {"campaigns": 0, "batches": 0, "recipients": 0}
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_a_nul_in_a_recipient_makes_that_entry_invalid_and_the_rest_are_sent(
+    client: FlaskClient, sandbox: SandboxServer, form: str
+) -> None:
+    # PostgreSQL cannot store a NUL in text: the entry is kept as given with
+    # U+FFFD in its place, which the PostgreSQL pass of this test proves.
+    others = numbers(2)
+    entries = [*others, "+1 201 200 0002\x00", "\x00"]
+    shown = ["+1 201 200 0002\ufffd", "\ufffd"]
+
+    if form == "json":
+        response = send(client, {"recipients": entries, "message": TEXT})
+    else:
+        response = upload(client, "\n".join(["phone", *entries]))
+
+    assert response.status_code == 202
+    sent = response.get_json()
+    assert sent["recipients"]["rejected"] == [
+        {"input": given, "reason": "holds a NUL character"} for given in shown
+    ]
+    listed = client.get(
+        f"/api/bulk-sms/{sent['id']}/recipients?status=invalid", headers=AUTH
+    ).get_json()
+    assert [r["input"] for r in listed["recipients"]] == shown
+    assert sandbox.destinations() == dict.fromkeys(others, 1)
+
+
+def test_a_list_of_nothing_but_nul_entries_is_422_listing_each_not_500(
+    app: Flask, client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    response = send(
+        client, {"recipients": ["\x00", "+1415\x00555\x1b0123"], "message": TEXT}
+    )
+
+    assert response.status_code == 422
+    assert error_of(response)["details"]["rejected"] == [
+        {"input": "\ufffd", "reason": "holds a NUL character"},
+        {"input": "+1415\ufffd555\x1b0123", "reason": "holds a NUL character"},
+    ]
+    assert stored_rows(app) == {"campaigns": 0, "batches": 0, "recipients": 0}
 
 
 def test_reading_a_campaign_back_shows_the_counts_of_the_send(
