@@ -43,6 +43,15 @@ PLIVO_STATUSES = {
 # Plivo's error code for "the recipient opted out with STOP".
 OPTED_OUT_ERROR = "200"
 
+# The most the store's columns hold of a report (bulksms/models.py): a report
+# that does not fit is refused before anything is stored, where PostgreSQL would
+# otherwise fail the insert.
+MAX_LENGTHS = {"MessageUUID": 64, "Status": 20, "To": 20, "ErrorCode": 16}
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+# Numeric(12, 5): five decimal places and seven digits before the point.
+AMOUNT_STEP = Decimal("0.00001")
+AMOUNT_LIMIT = Decimal(10) ** 7
+
 # Statuses still waiting for news; the report-timeout sweep ends them.
 OPEN_STATUSES = (
     DeliveryStatus.AWAITING_REPORT,
@@ -81,23 +90,58 @@ class MalformedReport(ValueError):
 
 
 def parse_report(fields: dict[str, str]) -> DeliveryReport:
-    message_uuid = fields.get("MessageUUID", "").strip()
+    """Read a report's fields; ``MalformedReport`` names the first one missing or
+    too large to store.
+
+    Units and TotalAmount that cannot be read or stored are dropped rather than
+    refused: the status matters more than the cost, and a refused report is
+    lost after Plivo's last retry.
+    """
+    message_uuid = _stored("MessageUUID", fields.get("MessageUUID", "").strip())
     if not message_uuid:
         raise MalformedReport("MessageUUID is missing")
-    status = fields.get("Status", "").strip().lower()
+    status = _stored("Status", fields.get("Status", "").strip().lower())
     if not status:
         raise MalformedReport("Status is missing")
+    sequence = _integer(fields.get("Sequence")) or 0
+    if not INTEGER_MIN <= sequence <= INTEGER_MAX:
+        raise MalformedReport("Sequence is outside the signed 32-bit range")
 
     return DeliveryReport(
         message_uuid=message_uuid,
         plivo_status=status,
-        sequence=_integer(fields.get("Sequence")) or 0,
-        to=fields.get("To", "").strip() or None,
-        error_code=fields.get("ErrorCode", "").strip() or None,
-        units=_integer(fields.get("Units")),
-        amount=_decimal(fields.get("TotalAmount")),
+        sequence=sequence,
+        to=_stored("To", fields.get("To", "").strip()) or None,
+        error_code=_stored("ErrorCode", fields.get("ErrorCode", "").strip()) or None,
+        units=_units(fields.get("Units")),
+        amount=_amount(fields.get("TotalAmount")),
         fields=fields,
     )
+
+
+def _stored(name: str, value: str) -> str:
+    """``value`` once it is known to fit the column ``name`` is stored in."""
+    if "\x00" in value:
+        raise MalformedReport(f"{name} holds a NUL character")
+    limit = MAX_LENGTHS[name]
+    if len(value) > limit:
+        raise MalformedReport(f"{name} is over {limit} characters")
+    return value
+
+
+def _units(value: str | None) -> int | None:
+    units = _integer(value)
+    if units is None or not INTEGER_MIN <= units <= INTEGER_MAX:
+        return None
+    return units
+
+
+def _amount(value: str | None) -> Decimal | None:
+    amount = _decimal(value)
+    if amount is None or not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
+        return None
+    # Checked as the column rounds it: 9999999.999999 becomes 10^7.
+    return amount if abs(amount.quantize(AMOUNT_STEP)) < AMOUNT_LIMIT else None
 
 
 def _integer(value: str | None) -> int | None:

@@ -103,15 +103,59 @@ def test_a_report_without_uuid_or_status_is_malformed_and_says_which(
         ({"Sequence": "", "Units": "", "TotalAmount": ""}, (0, None, None)),
         ({"Sequence": "x", "Units": "1.5", "TotalAmount": "n/a"}, (0, None, None)),
         ({"Sequence": "12", "Units": "7", "TotalAmount": "1E+2"}, (12, 7, 100)),
+        ({"Units": str(2**31), "TotalAmount": "1E+7"}, (3, None, None)),
+        ({"Units": str(-(2**31) - 1), "TotalAmount": "NaN"}, (3, None, None)),
+        ({"TotalAmount": "Infinity"}, (3, 2, None)),
     ],
-    ids=["empty", "unreadable", "readable"],
+    ids=["empty", "unreadable", "readable", "too-large", "too-small-nan", "infinite"],
 )
-def test_numbers_that_are_empty_or_unreadable_become_none(
+def test_numbers_that_are_empty_unreadable_or_unstorable_become_none(
     changes: dict[str, str], expected: tuple[int, int | None, Decimal | None]
 ) -> None:
     report = parse_report({**PLIVO_REPORT, **changes})
 
     assert (report.sequence, report.units, report.amount) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"MessageUUID": "u" * 65}, "MessageUUID"),
+        ({"Status": "s" * 21}, "Status"),
+        ({"To": "1" * 21}, "To"),
+        ({"ErrorCode": "9" * 17}, "ErrorCode"),
+        ({"Sequence": str(2**31)}, "Sequence"),
+        ({"Sequence": str(-(2**31) - 1)}, "Sequence"),
+        ({"MessageUUID": "1f0c6a5e\x00"}, "MessageUUID"),
+        ({"To": "1415\x00"}, "To"),
+    ],
+)
+def test_a_field_its_column_cannot_hold_makes_the_report_malformed_naming_it(
+    changes: dict[str, str], field: str
+) -> None:
+    with pytest.raises(MalformedReport, match=field):
+        parse_report({**PLIVO_REPORT, **changes})
+
+
+def test_fields_at_their_column_limits_are_read_as_given() -> None:
+    at_limits = {
+        "MessageUUID": "u" * 64,
+        "Status": "s" * 20,
+        "To": "1" * 20,
+        "ErrorCode": "9" * 16,
+        "Sequence": str(-(2**31)),
+    }
+
+    report = parse_report({**PLIVO_REPORT, **at_limits})
+
+    assert report.message_uuid == at_limits["MessageUUID"]
+    assert report.plivo_status == at_limits["Status"]
+    assert report.to == at_limits["To"]
+    assert report.error_code == at_limits["ErrorCode"]
+    assert report.sequence == -(2**31)
+    assert parse_report({**PLIVO_REPORT, "Sequence": str(2**31 - 1)}).sequence == (
+        2**31 - 1
+    )
 
 
 @pytest.mark.parametrize(

@@ -721,6 +721,89 @@ def test_report_with_a_status_word_we_do_not_know_is_kept_and_changes_nothing(
     assert stored_reports(app, sent.uuids[number]) == 1
 
 
+# Each field at the most its column holds, and one past it. The limits are
+# PostgreSQL's; SQLite would store anything.
+AT_COLUMN_LIMITS = {
+    "MessageUUID": "u" * 64,
+    "Status": "s" * 20,
+    "To": "1" * 20,
+    "ErrorCode": "9" * 16,
+    "Sequence": str(2**31 - 1),
+}
+
+
+@pytest.mark.scaled
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("MessageUUID", "u" * 65),
+        ("Status", "s" * 21),
+        ("To", "1" * 21),
+        ("ErrorCode", "9" * 17),
+        ("Sequence", str(2**31)),
+        ("Sequence", str(-(2**31) - 1)),
+        ("MessageUUID", str(uuid.uuid4()) + "\x00"),
+        ("Status", "deliv\x00ered"),
+        ("To", "1415555\x000123"),
+        ("ErrorCode", "30\x00"),
+    ],
+    ids=[
+        "uuid-65",
+        "status-21",
+        "to-21",
+        "error-code-17",
+        "sequence-2**31",
+        "sequence-below-int32",
+        "uuid-nul",
+        "status-nul",
+        "to-nul",
+        "error-code-nul",
+    ],
+)
+def test_report_with_a_field_its_column_cannot_hold_is_400_naming_it_stores_nothing(
+    app: Flask, plivo: Plivo, field: str, value: str
+) -> None:
+    fields = {**PLIVO_REPORT, **AT_COLUMN_LIMITS, field: value}
+
+    response = plivo.report(fields, None)
+
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_request"
+    assert field in error["message"]
+    assert stored_reports(app) == 0
+
+
+@pytest.mark.scaled
+def test_report_with_every_field_at_its_column_limit_is_kept(
+    app: Flask, plivo: Plivo
+) -> None:
+    fields = {**PLIVO_REPORT, **AT_COLUMN_LIMITS}
+
+    response = plivo.report(fields, None)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "unmatched"}
+    assert stored_reports(app, AT_COLUMN_LIMITS["MessageUUID"]) == 1
+
+
+@pytest.mark.scaled
+def test_a_cost_too_large_to_store_is_dropped_and_the_status_still_applied(
+    app: Flask, client: FlaskClient, plivo: Plivo, sandbox: SandboxServer
+) -> None:
+    number = numbers(1)[0]
+    sent = send_campaign(app, client, sandbox, [number])
+    cost = {"Units": str(2**31), "TotalAmount": "1E+7"}
+
+    response = plivo.report(sent.report(number, "delivered", 3, **cost), sent.batch)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "applied"}
+    campaign = campaign_of(client, sent.id)
+    assert statuses(campaign) == {"delivered": 1}
+    assert campaign["cost"] == {"amount": "0.0000", "units": 0}
+
+
 @pytest.mark.parametrize("batch_in_url", [False, True], ids=["uuid-only", "batch"])
 @pytest.mark.scaled
 def test_report_that_arrives_before_its_batch_is_answered_is_applied(
