@@ -1,12 +1,5 @@
 """``python -m bulksms``: the ``bulksms`` command."""
 
-import sys
+from bulksms.cli import main
 
-try:
-    from bulksms.cli import main
-
-    main()
-except KeyboardInterrupt:
-    # Interrupted while still starting up (the demo stops its worker this way):
-    # nothing was under way, so no traceback.
-    sys.exit(130)
+main()

@@ -101,7 +101,12 @@ def worker(threads: int | None) -> None:
     app = create_app()
     threads = threads or app.config["BULKSMS_SETTINGS"].worker_threads
     click.echo(f"worker: sending queued campaigns with {threads} threads")
-    app.extensions[EXTENSION].run_worker(threads)
+    try:
+        app.extensions[EXTENSION].run_worker(threads)
+    except KeyboardInterrupt:
+        # Interrupted in start-up recovery, before Huey's own signal handlers:
+        # its transactions roll back, and the next start recovers again.
+        sys.exit(130)
 
 
 main.add_command(sandbox_command)

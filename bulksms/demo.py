@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 from flask import Flask
@@ -178,29 +178,69 @@ class WorkerProcess:
     def __init__(self, config: dict[str, Any], *, quiet: bool = True) -> None:
         self._env = {**os.environ, **{k: str(v) for k, v in config.items()}}
         self._quiet = quiet
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[str] | None = None
+        self._relay_thread: threading.Thread | None = None
 
     def start(self) -> WorkerProcess:
+        """Start the worker and return once it is ready.
+
+        Until it prints its first line the worker is still importing, with no
+        signal handlers of its own: stopping it then would end it with a
+        traceback instead of Huey's clean stop.
+        """
         command = [sys.executable, "-m", "bulksms", "worker"]
-        stdout = subprocess.DEVNULL if self._quiet else None
-        self.process = subprocess.Popen(command, env=self._env, stdout=stdout)  # noqa: S603
+        process = subprocess.Popen(  # noqa: S603
+            command, env=self._env, stdout=subprocess.PIPE, text=True
+        )
+        self.process = process
+        assert process.stdout is not None
+        output = process.stdout
+
+        first_line = output.readline()
+        if not first_line:
+            code = process.wait()
+            raise RuntimeError(f"the worker stopped while starting (exit {code})")
+        self._relay(first_line)
+        self._relay_thread = threading.Thread(
+            target=self._relay_all, args=(output,), daemon=True
+        )
+        self._relay_thread.start()
         return self
+
+    def _relay_all(self, output: IO[str]) -> None:
+        # Read to the end even when quiet, so the worker never blocks on a full
+        # pipe.
+        with output:
+            for line in output:
+                self._relay(line)
+
+    def _relay(self, line: str) -> None:
+        if not self._quiet:
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def kill(self) -> None:
         """SIGKILL: no clean-up runs, as when a machine dies."""
         if self.process is not None:
             self.process.kill()
             self.process.wait()
+            self._join_relay()
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # SIGINT is Huey's graceful stop: the batch in flight finishes first.
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.process is not None and self.process.poll() is None:
+            # SIGINT is Huey's graceful stop: the batch in flight finishes first.
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._join_relay()
+
+    def _join_relay(self) -> None:
+        # The output ends with the process; its pipe is closed once read.
+        if self._relay_thread is not None:
+            self._relay_thread.join(timeout=10)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()

@@ -214,7 +214,10 @@ class LoggedWorker(Worker):
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                text=True,
             )
+        # As WorkerProcess.start: ready once it says so, not while importing.
+        self.wait_for_line(r"worker: sending queued campaigns")
         return self
 
     def wait_for_line(self, pattern: str, timeout: float = 30.0) -> None:
