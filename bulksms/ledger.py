@@ -13,7 +13,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -483,85 +494,73 @@ def record_report(
     UUID names the batch, once that batch's answer is recorded; until then the
     report is kept unmatched and applied when the UUID shows up.
     """
-    recipient_id = _match(session, report, batch_id)
-    inserted = session.execute(
-        _insert_ignoring_duplicates(session, DeliveryEvent)
-        .values(
-            message_uuid=report.message_uuid,
-            status=report.plivo_status,
-            sequence=report.sequence,
-            to=report.to,
-            error_code=report.error_code,
-            fields=report.fields,
-            batch_id=batch_id,
-            recipient_id=recipient_id,
-            received_at=utcnow(),
-        )
-        .returning(DeliveryEvent.id)
+    connection = session.connection()
+    recipient_id = _match(connection, report, batch_id)
+    inserted = connection.execute(
+        _EVENT_INSERTS[connection.dialect.name],
+        {
+            "message_uuid": report.message_uuid,
+            "status": report.plivo_status,
+            "sequence": report.sequence,
+            "to": report.to,
+            "error_code": report.error_code,
+            "fields": report.fields,
+            "batch_id": batch_id,
+            "recipient_id": recipient_id,
+            "received_at": utcnow(),
+        },
     ).scalar()
     if inserted is None:
         return ReportOutcome.DUPLICATE
     if recipient_id is None:
         return ReportOutcome.UNMATCHED
-    return _apply(session, recipient_id, report)
+    return _apply(connection, recipient_id, report)
 
 
-def _apply(
-    session: Session, recipient_id: int, report: DeliveryReport
-) -> ReportOutcome:
-    # Units and cost are kept from whichever report brings them first, even one
-    # too late to change the status.
-    facts = {
-        "message_uuid": func.coalesce(Recipient.message_uuid, report.message_uuid),
-        "units": func.coalesce(Recipient.units, report.units),
-        "amount": func.coalesce(Recipient.amount, report.amount),
-    }
-    of_recipient = update(Recipient).where(Recipient.id == recipient_id)
+# A report is the one write that happens for every message of every campaign,
+# several times: its statements are built once, with bind parameters, instead
+# of on each callback.
+_RECIPIENTS = Base.metadata.tables[Recipient.__tablename__]
+_EVENTS = Base.metadata.tables[DeliveryEvent.__tablename__]
+_BATCH_MESSAGES = Base.metadata.tables[BatchMessage.__tablename__]
 
-    status = report.status
-    if status is not None:
-        advanced = session.execute(
-            of_recipient.where(_moves_forward(status, report.sequence)).values(
-                status=status.value,
-                status_sequence=report.sequence,
-                error_code=report.error_code,
-                submission=SubmissionState.SUBMITTED.value,
-                updated_at=utcnow(),
-                **facts,
-            )
-        )
-        if advanced.rowcount == 1:  # type: ignore[attr-defined]
-            return ReportOutcome.APPLIED
+_EVENT_INSERTS = {
+    "postgresql": postgresql_insert(_EVENTS)
+    .on_conflict_do_nothing()
+    .returning(_EVENTS.c.id),
+    "sqlite": sqlite_insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id),
+}
 
-    session.execute(of_recipient.values(**facts))
-    return ReportOutcome.STALE if status else ReportOutcome.UNKNOWN_STATUS
+_BATCH_OF_MESSAGE = select(_BATCH_MESSAGES.c.batch_id).where(
+    _BATCH_MESSAGES.c.message_uuid == bindparam("message_uuid")
+)
+_RECIPIENT_IN_BATCH = select(_RECIPIENTS.c.id).where(
+    _RECIPIENTS.c.batch_id == bindparam("batch_id"),
+    _RECIPIENTS.c.e164 == bindparam("e164"),
+)
 
-
-def _match(
-    session: Session, report: DeliveryReport, batch_id: int | None
-) -> int | None:
-    # Tie the report to a recipient by its To among the recipients of one batch,
-    # never by the position of its UUID in Plivo's answer.
-    if batch_id is None:
-        batch_id = session.scalar(
-            select(BatchMessage.batch_id).where(
-                BatchMessage.message_uuid == report.message_uuid
-            )
-        )
-    if batch_id is None or report.destination is None:
-        return None
-    return session.scalar(
-        select(Recipient.id).where(
-            Recipient.batch_id == batch_id, Recipient.e164 == report.destination
-        )
+# Units and cost are kept from whichever report brings them first, even one too
+# late to change the status.
+_FACTS = {
+    column: func.coalesce(
+        _RECIPIENTS.c[column], bindparam(name, type_=_RECIPIENTS.c[column].type)
     )
+    for column, name in (
+        ("message_uuid", "uuid"),
+        ("units", "report_units"),
+        ("amount", "report_amount"),
+    )
+}
+_OF_RECIPIENT = update(_RECIPIENTS).where(_RECIPIENTS.c.id == bindparam("recipient_id"))
+_KEEP_FACTS = _OF_RECIPIENT.values(**_FACTS)
 
 
-def _moves_forward(status: DeliveryStatus, sequence: int) -> ColumnElement[bool]:
-    """The condition under which ``status`` may replace a recipient's status."""
+def _moves_forward(status: DeliveryStatus) -> ColumnElement[bool]:
+    """The condition under which ``status``, reported with the bound
+    ``report_sequence``, may replace a recipient's status."""
     rank = case(
         {s.value: r for s, r in delivery.RANKS.items()},
-        value=Recipient.status,
+        value=_RECIPIENTS.c.status,
         else_=-1,
     )
     new_rank = delivery.RANKS[status]
@@ -569,8 +568,66 @@ def _moves_forward(status: DeliveryStatus, sequence: int) -> ColumnElement[bool]
         rank < new_rank,
         and_(
             rank == new_rank,
-            func.coalesce(Recipient.status_sequence, -1) < sequence,
+            func.coalesce(_RECIPIENTS.c.status_sequence, -1)
+            < bindparam("report_sequence"),
         ),
+    )
+
+
+_ADVANCES = {
+    status: _OF_RECIPIENT.where(_moves_forward(status)).values(
+        status=status.value,
+        status_sequence=bindparam("report_sequence"),
+        error_code=bindparam("report_error_code", type_=_RECIPIENTS.c.error_code.type),
+        submission=SubmissionState.SUBMITTED.value,
+        updated_at=bindparam("now", type_=_RECIPIENTS.c.updated_at.type),
+        **_FACTS,
+    )
+    for status in set(delivery.PLIVO_STATUSES.values())
+}
+
+
+def _apply(
+    connection: Connection, recipient_id: int, report: DeliveryReport
+) -> ReportOutcome:
+    params = {
+        "recipient_id": recipient_id,
+        "uuid": report.message_uuid,
+        "report_units": report.units,
+        "report_amount": report.amount,
+    }
+
+    status = report.status
+    if status is not None:
+        advanced = connection.execute(
+            _ADVANCES[status],
+            {
+                **params,
+                "report_sequence": report.sequence,
+                "report_error_code": report.error_code,
+                "now": utcnow(),
+            },
+        )
+        if advanced.rowcount == 1:
+            return ReportOutcome.APPLIED
+
+    connection.execute(_KEEP_FACTS, params)
+    return ReportOutcome.STALE if status else ReportOutcome.UNKNOWN_STATUS
+
+
+def _match(
+    connection: Connection, report: DeliveryReport, batch_id: int | None
+) -> int | None:
+    # Tie the report to a recipient by its To among the recipients of one batch,
+    # never by the position of its UUID in Plivo's answer.
+    if batch_id is None:
+        batch_id = connection.scalar(
+            _BATCH_OF_MESSAGE, {"message_uuid": report.message_uuid}
+        )
+    if batch_id is None or report.destination is None:
+        return None
+    return connection.scalar(
+        _RECIPIENT_IN_BATCH, {"batch_id": batch_id, "e164": report.destination}
     )
 
 
@@ -586,9 +643,9 @@ def _rematch_reports(session: Session, message_uuids: Sequence[str]) -> None:
     ).all()
     for event in waiting:
         report = delivery.parse_report(event.fields)
-        event.recipient_id = _match(session, report, None)
+        event.recipient_id = _match(session.connection(), report, None)
         if event.recipient_id is not None:
-            _apply(session, event.recipient_id, report)
+            _apply(session.connection(), event.recipient_id, report)
 
 
 def expire_reports(session: Session, campaign_id: str, timeout: float) -> int:
