@@ -2,7 +2,8 @@
 
 Starts the Plivo-compatible sandbox and the service, uploads a contact list to
 the send API over HTTP, waits until every accepted recipient is settled, and
-prints an account that must add up.
+prints an account that must add up, with every recipient in the final status the
+sandbox decided for it.
 """
 
 from __future__ import annotations
@@ -39,15 +40,41 @@ def sample_contacts() -> Path:
     return Path(str(resources.files("bulksms") / "data" / "sample-contacts.csv"))
 
 
+# A recipient's delivery status and Plivo error code, as the service holds it.
+Delivery = tuple[str | None, str | None]
+
+
 @dataclass(frozen=True)
 class DemoResult:
     campaign: dict[str, Any]
     destinations: dict[str, int]
     outcomes: dict[str, Any]
+    deliveries: dict[str, Delivery]
 
     @property
     def adds_up(self) -> bool:
-        return not account_errors(self.campaign)
+        return not account_errors(self.campaign) and not self.outcome_mismatches()
+
+    def outcome_mismatches(self) -> list[str]:
+        """Numbers whose status differs from what the sandbox decided for them.
+
+        A number the sandbox never accepted has no outcome there and must have
+        no delivery status here either.
+        """
+        decided: dict[str, Delivery] = {
+            number: (
+                outcome["status"],
+                None if outcome["error_code"] is None else str(outcome["error_code"]),
+            )
+            for number, outcome in self.outcomes.items()
+        }
+        numbers = decided.keys() | self.deliveries.keys()
+        return sorted(
+            number
+            for number in numbers
+            if decided.get(number, (None, None))
+            != self.deliveries.get(number, (None, None))
+        )
 
 
 def account_errors(campaign: dict[str, Any]) -> list[str]:
@@ -105,7 +132,10 @@ def run_demo(
         with serving(app, port), WorkerProcess(config):
             campaign = _send(base_url, contacts, message, echo)
             campaign = _wait_until_settled(base_url, campaign, settle_timeout, echo)
-        return DemoResult(campaign, sandbox.destinations(), sandbox.outcomes())
+            deliveries = _deliveries(base_url, campaign["id"])
+        return DemoResult(
+            campaign, sandbox.destinations(), sandbox.outcomes(), deliveries
+        )
 
 
 class SandboxProcess:
@@ -289,6 +319,27 @@ def _wait_until_settled(
     return campaign
 
 
+def _deliveries(base_url: str, campaign_id: str) -> dict[str, Delivery]:
+    """Every accepted recipient's delivery status, read page by page."""
+    deliveries: dict[str, Delivery] = {}
+    link: str | None = (
+        f"/api/bulk-sms/{campaign_id}/recipients?status=accepted&per_page=1000"
+    )
+    while link is not None:
+        answer = requests.get(
+            base_url + link, headers={"X-API-Key": DEMO_API_KEY}, timeout=30
+        )
+        answer.raise_for_status()
+        page = answer.json()
+        for recipient in page["recipients"]:
+            deliveries[recipient["e164"]] = (
+                recipient["status"],
+                recipient["error_code"],
+            )
+        link = page["links"]["next"]
+    return deliveries
+
+
 def summary(result: DemoResult) -> list[str]:
     """The account, one line per sum, as the CLI prints it."""
     campaign = result.campaign
@@ -316,7 +367,16 @@ def summary(result: DemoResult) -> list[str]:
         f"cost: {campaign['cost']['amount']} for {campaign['cost']['units']:,} units",
         *delivery_table(campaign["statuses"]),
     ]
+    mismatches = result.outcome_mismatches()
+    matched = result.deliveries.keys() - set(mismatches)
+    lines.append(
+        f"{len(matched):,} of "
+        f"{len(result.deliveries):,} accepted recipients end in the status the "
+        "sandbox decided"
+    )
     errors = account_errors(campaign)
+    if mismatches:
+        errors.append(f"{len(mismatches):,} recipients not in the sandbox's status")
     lines.append(
         "the account adds up" if not errors else "MISMATCH: " + "; ".join(errors)
     )

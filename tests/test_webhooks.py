@@ -1286,6 +1286,9 @@ def test_demo_ends_every_accepted_recipient_in_the_status_the_sandbox_decided(
     assert campaign["submission"]["submitted"] == 13_219
     assert sum(campaign["statuses"].values()) == 13_219
     assert result.destinations == dict.fromkeys(result.outcomes, 1)
+    assert len(result.deliveries) == 13_219
+    assert result.outcome_mismatches() == []
+    assert result.adds_up
     # Read every recipient back through the API of a service on the same store.
     client = make_app(DATABASE_URL=database).test_client()
     final: dict[str, tuple[str, str | None]] = {}
