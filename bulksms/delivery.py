@@ -47,7 +47,10 @@ OPTED_OUT_ERROR = "200"
 # that does not fit is refused before anything is stored, where PostgreSQL would
 # otherwise fail the insert.
 MAX_LENGTHS = {"MessageUUID": 64, "Status": 20, "To": 20, "ErrorCode": 16}
-INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+INTEGER_MAX = 2**31 - 1
+# Plivo bills one unit per segment, and its longest text (1,600 GSM-7 characters
+# or 737 UCS-2 units) is 11 segments: a count far above that is no real bill.
+MAX_UNITS = 100
 # Numeric(12, 5): five decimal places and seven digits before the point.
 AMOUNT_STEP = Decimal("0.00001")
 AMOUNT_LIMIT = Decimal(10) ** 7
@@ -93,9 +96,12 @@ def parse_report(fields: dict[str, str]) -> DeliveryReport:
     """Read a report's fields; ``MalformedReport`` names the first one missing or
     too large to store.
 
-    Units and TotalAmount that cannot be read or stored are dropped rather than
-    refused: the status matters more than the cost, and a refused report is
-    lost after Plivo's last retry.
+    Numbers never refuse a report: the status matters more, and a refused report
+    is lost after Plivo's last retry. A ``Sequence`` that is not a whole number
+    from 0 to 2^31 - 1 counts as 0, the earliest, so it never overrides a report
+    of equal rank that Plivo numbered. ``Units`` and ``TotalAmount`` that no
+    single message can have (negative, unreadable, too large) are dropped, so
+    they never reach the campaign's cost.
     """
     message_uuid = _stored("MessageUUID", fields.get("MessageUUID", "").strip())
     if not message_uuid:
@@ -103,17 +109,14 @@ def parse_report(fields: dict[str, str]) -> DeliveryReport:
     status = _stored("Status", fields.get("Status", "").strip().lower())
     if not status:
         raise MalformedReport("Status is missing")
-    sequence = _integer(fields.get("Sequence")) or 0
-    if not INTEGER_MIN <= sequence <= INTEGER_MAX:
-        raise MalformedReport("Sequence is outside the signed 32-bit range")
 
     return DeliveryReport(
         message_uuid=message_uuid,
         plivo_status=status,
-        sequence=sequence,
+        sequence=_whole_number(fields.get("Sequence"), INTEGER_MAX) or 0,
         to=_stored("To", fields.get("To", "").strip()) or None,
         error_code=_stored("ErrorCode", fields.get("ErrorCode", "").strip()) or None,
-        units=_units(fields.get("Units")),
+        units=_whole_number(fields.get("Units"), MAX_UNITS),
         amount=_amount(fields.get("TotalAmount")),
         fields=fields,
     )
@@ -129,26 +132,21 @@ def _stored(name: str, value: str) -> str:
     return value
 
 
-def _units(value: str | None) -> int | None:
-    units = _integer(value)
-    if units is None or not INTEGER_MIN <= units <= INTEGER_MAX:
+def _whole_number(value: str | None, maximum: int) -> int | None:
+    """``value`` as an integer from 0 to ``maximum``, else None."""
+    # Digits only: int() would also take "-5", "+5", "1_000" and Arabic digits.
+    if value is None or not value.isascii() or not value.strip().isdigit():
         return None
-    return units
+    number = int(value)
+    return number if number <= maximum else None
 
 
 def _amount(value: str | None) -> Decimal | None:
     amount = _decimal(value)
-    if amount is None or not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
+    if amount is None or not amount.is_finite() or amount < 0:
         return None
     # Checked as the column rounds it: 9999999.999999 becomes 10^7.
-    return amount if abs(amount.quantize(AMOUNT_STEP)) < AMOUNT_LIMIT else None
-
-
-def _integer(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
+    return amount if amount.quantize(AMOUNT_STEP) < AMOUNT_LIMIT else None
 
 
 def _decimal(value: str | None) -> Decimal | None:
