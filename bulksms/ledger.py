@@ -502,7 +502,7 @@ def record_report(
             "message_uuid": report.message_uuid,
             "status": report.plivo_status,
             "sequence": report.sequence,
-            "to": report.to,
+            "to": report.to or "",
             "error_code": report.error_code,
             "fields": report.fields,
             "batch_id": batch_id,

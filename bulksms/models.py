@@ -111,16 +111,25 @@ class BatchMessage(Base):
 
 
 class DeliveryEvent(Base):
-    """A delivery report as received: append-only, one row per distinct report."""
+    """A delivery report as received: append-only, one row per distinct report.
+
+    A report repeats another when Plivo's UUID, status, sequence and ``To`` are
+    the same; ``To`` is empty, not null, when a report has none, so that those
+    repeats collapse too.
+    """
 
     __tablename__ = "delivery_events"
-    __table_args__ = (UniqueConstraint("message_uuid", "status", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "message_uuid", "status", "sequence", "to", name="uq_delivery_events_report"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_uuid: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(20))
     sequence: Mapped[int] = mapped_column(Integer)
-    to: Mapped[str | None] = mapped_column(String(20))
+    to: Mapped[str] = mapped_column(String(20), server_default="")
     error_code: Mapped[str | None] = mapped_column(String(16))
     fields: Mapped[dict[str, str]] = mapped_column(JSON)
     batch_id: Mapped[int | None] = mapped_column(Integer)

@@ -683,6 +683,26 @@ def test_the_same_report_five_times_is_stored_once_and_each_answered_200(
     assert stored_reports(app) == 1
 
 
+@pytest.mark.scaled
+@pytest.mark.parametrize("wrong_to", ["14155559999", ""], ids=["other-to", "no-to"])
+def test_a_report_that_matched_no_recipient_does_not_swallow_the_one_that_does(
+    app: Flask, client: FlaskClient, plivo: Plivo, sandbox: SandboxServer, wrong_to: str
+) -> None:
+    number = numbers(1)[0]
+    sent = send_campaign(app, client, sandbox, [number])
+    right = sent.report(number, "delivered", 3)
+
+    first = plivo.report({**right, "To": wrong_to}, sent.batch)
+    second = plivo.report(right, sent.batch)
+    again = plivo.report({**right, "To": wrong_to}, sent.batch)
+
+    assert first.get_json() == {"status": "unmatched"}
+    assert second.get_json() == {"status": "applied"}
+    assert again.get_json() == {"status": "duplicate"}
+    assert recipients_of(client, sent.id)[number]["status"] == "delivered"
+    assert stored_reports(app, sent.uuids[number]) == 2
+
+
 @pytest.mark.parametrize(
     "batch",
     [None, 1, 2**70],
