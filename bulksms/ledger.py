@@ -208,7 +208,14 @@ def settle_batch(
     message_uuids: Sequence[str] = (),
     invalid_numbers: Sequence[str] = (),
 ) -> bool:
-    """Record the outcome of a batch's request; False if it was not in flight."""
+    """Record the outcome of a batch's request; False if it was not in flight.
+
+    An ambiguous outcome (``unknown``) for a batch that a delivery report has
+    already confirmed is recorded as ``submitted``: see ``_confirm_batch``.
+    """
+    if state is BatchState.UNKNOWN and _reported(session.connection(), batch_id):
+        state, error, error_code = BatchState.SUBMITTED, None, None
+
     settled = session.execute(
         update(Batch)
         .where(Batch.id == batch_id, _in_flight())
@@ -286,15 +293,7 @@ def _settle_recipients(session: Session, batch_id: int, state: BatchState) -> No
     confirmed = Recipient.status.is_not(None)
 
     if state is BatchState.SUBMITTED:
-        session.execute(
-            _recipients_of(batch_id, *in_request).values(
-                submission=SubmissionState.SUBMITTED.value,
-                status=func.coalesce(
-                    Recipient.status, DeliveryStatus.AWAITING_REPORT.value
-                ),
-                updated_at=func.coalesce(Recipient.updated_at, utcnow()),
-            )
-        )
+        _submit_recipients(session.connection(), batch_id)
         return
 
     session.execute(
@@ -309,9 +308,57 @@ def _settle_recipients(session: Session, batch_id: int, state: BatchState) -> No
     )
 
 
+def _submit_recipients(connection: Connection, batch_id: int) -> None:
+    """The recipients a batch's request carried are with Plivo now: each awaits
+    its report, unless one already came."""
+    connection.execute(
+        _recipients_of(
+            batch_id, SubmissionState.SENDING, SubmissionState.UNKNOWN
+        ).values(
+            submission=SubmissionState.SUBMITTED.value,
+            status=func.coalesce(
+                Recipient.status, DeliveryStatus.AWAITING_REPORT.value
+            ),
+            updated_at=func.coalesce(Recipient.updated_at, utcnow()),
+        )
+    )
+
+
+def _reported(connection: Connection, batch_id: int) -> bool:
+    """Whether a delivery report has come for any recipient of the batch."""
+    return (
+        connection.scalar(
+            select(Recipient.id)
+            .where(Recipient.batch_id == batch_id, Recipient.status.is_not(None))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _confirm_batch(connection: Connection, batch_id: int) -> None:
+    """Take an ``unknown`` batch for ``submitted`` once a delivery report names
+    one of its recipients.
+
+    Plivo queues a request whole or not at all, so one report proves every
+    recipient of the batch is with Plivo; a recipient whose own report is late
+    must not be resent by ``retry?include_unknown``. If the batch's sender is
+    still alive (recovery took it for lost) and records Plivo's answer later,
+    that answer finds the batch settled and is dropped: the answer's UUIDs are
+    not needed to match reports, which carry their batch, but a number Plivo
+    listed as invalid then ends as ``no_report`` instead of failed.
+    """
+    confirmed = connection.execute(
+        _CONFIRM_BATCH, {"batch_id": batch_id, "now": utcnow()}
+    )
+    if confirmed.rowcount == 1:
+        _submit_recipients(connection, batch_id)
+
+
 def recover_lost_batches(session: Session, claimed_before: datetime) -> list[int]:
     """Turn ``sending`` batches whose sender stopped renewing its claim before
-    ``claimed_before`` into ``unknown``: Plivo may or may not have queued them."""
+    ``claimed_before`` into ``unknown``: Plivo may or may not have queued them.
+    One that a delivery report has confirmed meanwhile is ``submitted``."""
     lost = list(
         session.scalars(
             select(Batch.id).where(
@@ -321,16 +368,18 @@ def recover_lost_batches(session: Session, claimed_before: datetime) -> list[int
         )
     )
     for batch_id in lost:
+        if _reported(session.connection(), batch_id):
+            state, error, error_code = BatchState.SUBMITTED, None, None
+        else:
+            state = BatchState.UNKNOWN
+            error = "the process sending this batch stopped before Plivo answered"
+            error_code = SENDER_LOST
         session.execute(
             update(Batch)
             .where(Batch.id == batch_id, Batch.state == BatchState.SENDING.value)
-            .values(
-                state=BatchState.UNKNOWN.value,
-                error="the process sending this batch stopped before Plivo answered",
-                error_code=SENDER_LOST,
-            )
+            .values(state=state.value, error=error, error_code=error_code)
         )
-        _settle_recipients(session, batch_id, BatchState.UNKNOWN)
+        _settle_recipients(session, batch_id, state)
     return lost
 
 
@@ -495,7 +544,7 @@ def record_report(
     report is kept unmatched and applied when the UUID shows up.
     """
     connection = session.connection()
-    recipient_id = _match(connection, report, batch_id)
+    batch_id, recipient_id = _match(connection, report, batch_id)
     inserted = connection.execute(
         _EVENT_INSERTS[connection.dialect.name],
         {
@@ -512,9 +561,11 @@ def record_report(
     ).scalar()
     if inserted is None:
         return ReportOutcome.DUPLICATE
-    if recipient_id is None:
+    if recipient_id is None or batch_id is None:
         return ReportOutcome.UNMATCHED
-    return _apply(connection, recipient_id, report)
+    outcome = _apply(connection, recipient_id, report)
+    _confirm_batch(connection, batch_id)
+    return outcome
 
 
 # A report is the one write that happens for every message of every campaign,
@@ -552,6 +603,20 @@ _FACTS = {
     )
 }
 _OF_RECIPIENT = update(_RECIPIENTS).where(_RECIPIENTS.c.id == bindparam("recipient_id"))
+_BATCHES = Base.metadata.tables[Batch.__tablename__]
+_CONFIRM_BATCH = (
+    update(_BATCHES)
+    .where(
+        _BATCHES.c.id == bindparam("batch_id"),
+        _BATCHES.c.state == BatchState.UNKNOWN.value,
+    )
+    .values(
+        state=BatchState.SUBMITTED.value,
+        error=None,
+        error_code=None,
+        updated_at=bindparam("now", type_=_BATCHES.c.updated_at.type),
+    )
+)
 _KEEP_FACTS = _OF_RECIPIENT.values(**_FACTS)
 
 
@@ -617,7 +682,8 @@ def _apply(
 
 def _match(
     connection: Connection, report: DeliveryReport, batch_id: int | None
-) -> int | None:
+) -> tuple[int | None, int | None]:
+    """The report's batch and recipient, each None when not found."""
     # Tie the report to a recipient by its To among the recipients of one batch,
     # never by the position of its UUID in Plivo's answer.
     if batch_id is None:
@@ -625,10 +691,11 @@ def _match(
             _BATCH_OF_MESSAGE, {"message_uuid": report.message_uuid}
         )
     if batch_id is None or report.destination is None:
-        return None
-    return connection.scalar(
+        return batch_id, None
+    recipient_id = connection.scalar(
         _RECIPIENT_IN_BATCH, {"batch_id": batch_id, "e164": report.destination}
     )
+    return batch_id, recipient_id
 
 
 def _rematch_reports(session: Session, message_uuids: Sequence[str]) -> None:
@@ -643,7 +710,7 @@ def _rematch_reports(session: Session, message_uuids: Sequence[str]) -> None:
     ).all()
     for event in waiting:
         report = delivery.parse_report(event.fields)
-        event.recipient_id = _match(session.connection(), report, None)
+        _, event.recipient_id = _match(session.connection(), report, None)
         if event.recipient_id is not None:
             _apply(session.connection(), event.recipient_id, report)
 

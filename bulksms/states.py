@@ -22,7 +22,8 @@ class BatchState(StrEnum):
 
 class SubmissionState(StrEnum):
     """Where an accepted recipient stands with Plivo; mirrors its batch, except
-    that a delivery report confirms a recipient of an ``unknown`` batch."""
+    that a recipient whose delivery report came before its batch's answer is
+    ``submitted`` whatever that answer says."""
 
     PENDING = "pending"
     SENDING = "sending"
@@ -59,8 +60,9 @@ class CampaignState(StrEnum):
     """Derived from the batches and recipients, never stored.
 
     ``submitted``: Plivo has every batch it will get, reports are still due.
-    ``unconfirmed``: every report is in, but some batches are ``unknown`` and no
-    report confirmed their recipients; resending them is the operator's call.
+    ``unconfirmed``: every report is in, but some batches are ``unknown``: no
+    report came for any of their recipients; resending them is the operator's
+    call.
     """
 
     QUEUED = "queued"

@@ -323,26 +323,23 @@ def test_a_worker_killed_mid_campaign_loses_no_recipient_and_sends_none_twice(
     assert campaign["recipients"]["accepted"] == 50_000
     destinations = sandbox.destinations()
     assert max(destinations.values()) == 1
-    for batch in campaign["batches"]:
-        expected = "unknown" if batch["index"] in in_flight else "submitted"
-        assert batch["state"] == expected, batch
 
-    # A batch in flight reached the sandbox whole or not at all. If it did, a
-    # recipient counts as submitted exactly when a delivery report confirmed
-    # it; the others stay unknown and are not resent.
+    # A batch in flight reached the sandbox whole or not at all. If it did, its
+    # delivery reports confirm it, and all its recipients count as submitted,
+    # those still waiting for their own report too; if not, it stays unknown
+    # and is not resent.
     unconfirmed = 0
-    for index in in_flight:
-        rows = recipients_of_batches(service, campaign_id, {index})
+    for batch in campaign["batches"]:
+        rows = recipients_of_batches(service, campaign_id, {batch["index"]})
         reached = sum(e164 in destinations for e164, _, _ in rows)
-        confirmed = sum(status is not None for _, _, status in rows)
         assert reached in (0, len(rows))
-        assert (confirmed > 0) == (reached > 0)
-        for _, submission, status in rows:
-            assert submission == ("unknown" if status is None else "submitted")
-        unconfirmed += len(rows) - confirmed
-        if not reached:
-            missing = {e164 for e164, _, _ in rows}
-            assert missing.isdisjoint(destinations)
+        if batch["index"] not in in_flight or reached:
+            assert batch["state"] == "submitted", batch
+            assert {submission for _, submission, _ in rows} == {"submitted"}
+        else:
+            assert batch["state"] == "unknown", batch
+            assert {(s, status) for _, s, status in rows} == {("unknown", None)}
+            unconfirmed += len(rows)
     assert campaign["submission"]["unknown"] == unconfirmed
     assert campaign["submission"]["submitted"] == 50_000 - unconfirmed
 
@@ -391,26 +388,27 @@ def test_under_429s_500s_and_lost_answers_only_throttled_batches_are_resent(
             if len(answers) > 1:
                 throttled_then_accepted.add(batch["index"])
         else:
-            assert batch["state"] == "unknown", (batch, answers)
             ambiguous[batch["index"]] = last
     assert throttled_then_accepted
-    assert ambiguous
+    assert set(ambiguous.values()) == {500, None}
     assert campaign["submission"]["failed_submission"] == 0
 
-    # An ambiguous batch's recipients are unknown unless a delivery report
-    # confirmed them. Refused with 500, it never reached the sandbox; with its
-    # answer lost, it did, and reports confirm some of it.
+    # Refused with 500, an ambiguous batch never reached the sandbox and stays
+    # unknown. With its answer lost, it did, and its delivery reports confirm
+    # it whole: every recipient submitted, nothing left to resend.
+    by_index = {batch["index"]: batch for batch in campaign["batches"]}
     for index, last in ambiguous.items():
         rows = recipients_of_batches(service, campaign_id, {index})
-        for _, submission, status in rows:
-            assert submission == ("unknown" if status is None else "submitted")
         reached = sum(e164 in destinations for e164, _, _ in rows)
-        confirmed = sum(status is not None for _, _, status in rows)
+        submissions = {submission for _, submission, _ in rows}
         if last == 500:
-            assert (reached, confirmed) == (0, 0)
+            assert reached == 0
+            assert by_index[index]["state"] == "unknown"
+            assert submissions == {"unknown"}
         else:
             assert reached == len(rows)
-            assert confirmed > 0
+            assert by_index[index]["state"] == "submitted"
+            assert submissions == {"submitted"}
 
 
 # --- Retry-After -----------------------------------------------------------------
@@ -507,33 +505,67 @@ def test_after_a_wrong_auth_token_is_fixed_retry_sends_every_failed_batch(
 
 
 @pytest.mark.scaled
+def test_a_batch_whose_answer_was_lost_is_confirmed_whole_by_its_reports(
+    start_service: MakeService, sandbox: SandboxServer
+) -> None:
+    # The only batch's answer is lost after the sandbox took it; reports come
+    # for about half of its messages, a second after the request.
+    recipients = numbers(40)
+    sandbox.set_faults(
+        fault_answer_lost=1.0,
+        fault_first=1,
+        report_share=0.5,
+        report_statuses=(),
+        report_delay=1.0,
+    )
+    service = start_service(RETRY_UNKNOWN_AFTER="0.1")
+    response = service.send({"recipients": recipients, "message": TEXT})
+    assert response.status_code == 502
+    assert batch_states(response.json()) == {"unknown": 1}
+    campaign_id = response.json()["id"]
+
+    wait_for_reports(sandbox)
+    campaign = service.campaign(campaign_id)
+
+    # Plivo queues a request whole: the recipients still without a report of
+    # their own are with Plivo too, and resending them would send twice.
+    assert batch_states(campaign) == {"submitted": 1}
+    assert campaign["batches"][0]["error"] is None
+    assert campaign["submission"]["submitted"] == 40
+    waiting = campaign["statuses"]["awaiting_report"]
+    assert 0 < waiting < 40
+    assert account_errors(campaign) == []
+    time.sleep(0.2)
+    assert post(service, f"/{campaign_id}/retry", include_unknown=True).status_code == (
+        409
+    )
+    assert sandbox.destinations() == dict.fromkeys(recipients, 1)
+
+
+@pytest.mark.scaled
 @pytest.mark.parametrize(
     ("retry_unknown_after", "resent"),
     [("0.1", True), ("3600", False)],
     ids=["grace over", "within grace"],
 )
-def test_retry_with_include_unknown_resends_only_unconfirmed_recipients_after_grace(
+def test_retry_with_include_unknown_resends_an_unconfirmed_batch_after_grace(
     start_service: MakeService,
     sandbox: SandboxServer,
     retry_unknown_after: str,
     resent: bool,
 ) -> None:
-    # The only batch's answer is lost after the sandbox took it; reports come
-    # for about half of its messages.
+    # Answered 500, the only batch may or may not be with Plivo; no report
+    # ever says it is (the sandbox in fact never took it).
     recipients = numbers(40)
-    sandbox.set_faults(
-        fault_answer_lost=1.0, fault_first=1, report_share=0.5, report_statuses=()
-    )
+    sandbox.set_faults(fault_500=1.0, fault_first=1)
     service = start_service(RETRY_UNKNOWN_AFTER=retry_unknown_after)
     response = service.send({"recipients": recipients, "message": TEXT})
     assert response.status_code == 502
     campaign_id = response.json()["id"]
-    wait_for_reports(sandbox)
     before = service.campaign(campaign_id)
     assert batch_states(before) == {"unknown": 1}
-    confirmed = before["submission"]["submitted"]
-    assert 0 < confirmed < 40
-    assert before["submission"]["unknown"] == 40 - confirmed
+    assert before["submission"]["unknown"] == 40
+    assert before["state"] == "unconfirmed"
 
     assert post(service, f"/{campaign_id}/retry").status_code == 409
     time.sleep(0.2)
@@ -541,7 +573,7 @@ def test_retry_with_include_unknown_resends_only_unconfirmed_recipients_after_gr
 
     if not resent:
         assert retried.status_code == 409
-        assert sandbox.destinations() == dict.fromkeys(recipients, 1)
+        assert sandbox.destinations() == {}
         assert service.campaign(campaign_id)["submission"] == before["submission"]
         return
 
@@ -550,12 +582,8 @@ def test_retry_with_include_unknown_resends_only_unconfirmed_recipients_after_gr
     campaign = service.campaign(campaign_id)
     assert batch_states(campaign) == {"submitted": 1}
     assert campaign["submission"]["submitted"] == 40
-    assert [entry["destinations"] for entry in sandbox.requests()] == [
-        40,
-        40 - confirmed,
-    ]
-    times_sent = Counter(sandbox.destinations().values())
-    assert times_sent == {1: confirmed, 2: 40 - confirmed}
+    assert [entry["status"] for entry in sandbox.requests()] == [500, 202]
+    assert sandbox.destinations() == dict.fromkeys(recipients, 1)
     assert account_errors(campaign) == []
 
 
