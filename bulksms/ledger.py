@@ -563,9 +563,10 @@ def record_report(
         return ReportOutcome.DUPLICATE
     if recipient_id is None or batch_id is None:
         return ReportOutcome.UNMATCHED
-    outcome = _apply(connection, recipient_id, report)
+    # The batch before its recipient, in the order settling a batch takes their
+    # locks: concurrent reports of one batch never wait on each other in a cycle.
     _confirm_batch(connection, batch_id)
-    return outcome
+    return _apply(connection, recipient_id, report)
 
 
 # A report is the one write that happens for every message of every campaign,
