@@ -1257,13 +1257,20 @@ def test_webhooks_are_never_rate_limited_while_the_send_api_is(
 
 
 @pytest.mark.scaled
+@pytest.mark.parametrize(
+    ("answer_lost", "status"), [(False, 202), (True, 502)], ids=["answered", "lost"]
+)
 def test_a_burst_of_1000_reports_from_8_threads_is_answered_within_plivo_s_window(
-    live_service: LiveService, sandbox: SandboxServer
+    live_service: LiveService, sandbox: SandboxServer, answer_lost: bool, status: int
 ) -> None:
-    sandbox.set_faults(report_delay=HELD_BACK)
+    # With its answer lost, the batch is unknown until the burst confirms it:
+    # every report of the burst then races to confirm the same batch.
+    sandbox.set_faults(
+        report_delay=HELD_BACK, fault_answer_lost=float(answer_lost), fault_first=1
+    )
     recipients = numbers(1000)
     response = live_service.send({"recipients": recipients, "message": TEXT})
-    assert response.status_code == 202
+    assert response.status_code == status
     campaign_id = response.json()["id"]
     batch = batch_of(live_service.app, campaign_id)
     outcomes = sandbox.outcomes()
@@ -1299,6 +1306,7 @@ def test_a_burst_of_1000_reports_from_8_threads_is_answered_within_plivo_s_windo
     assert slowest < PLIVO_CALLBACK_TIMEOUT, f"slowest answer took {slowest:.1f} s"
     campaign = live_service.campaign(campaign_id)
     assert (campaign["state"], statuses(campaign)) == ("complete", {"delivered": 1000})
+    assert campaign["batches"][0]["state"] == "submitted"
 
 
 # --- the whole loop -------------------------------------------------------------
