@@ -3,10 +3,24 @@ the variable, before it accepts a single campaign."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+import bulksms.settings
 from bulksms import create_app
 from bulksms.settings import Settings, SettingsError, masked_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every variable the service reads: settings.py names each once, as a constant
+# whose value is its own name.
+SETTING_NAMES = sorted(
+    value
+    for name, value in vars(bulksms.settings).items()
+    if isinstance(value, str) and name == value
+)
 
 VALID = {
     "PLIVO_AUTH_ID": "MAXXXXXXXXXXXXXXXXXX",
@@ -209,3 +223,20 @@ def test_a_refused_url_is_named_without_its_password(changes: dict[str, str]) ->
 )
 def test_a_url_shown_in_a_message_has_its_password_masked(url: str, shown: str) -> None:
     assert masked_url(url) == shown
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    example = (ROOT / ".env.example").read_text()
+
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+
+    assert set(SETTING_NAMES) - documented == set()
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+    missing = [name for name in SETTING_NAMES if f"`{name}`" not in table]
+
+    assert missing == []
