@@ -110,6 +110,17 @@ def test_gunicorn_serves_the_app_on_port_from_the_environment(
     }
 
 
+def test_gunicorn_opens_no_control_socket_shared_with_other_instances(
+    port: int, tmp_path: Path, stopped: list[subprocess.Popen[str]]
+) -> None:
+    server = gunicorn(port, tmp_path, HOME=str(tmp_path))
+    stopped.append(server)
+
+    wait_until_ready(server, port)
+
+    assert not (tmp_path / ".gunicorn").exists()
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
