@@ -18,6 +18,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 8
 # A synchronous send of BULK_SYNC_LIMIT recipients waits on several Plivo calls.
 timeout = 120
+# gunicorn's control socket (for gunicornc) defaults to one path per user, shared
+# by every gunicorn that user runs: each instance that starts takes it over from
+# the last, and each that stops deletes it, whoever holds it. Nothing here uses
+# it; the platform steers gunicorn with signals.
+control_socket_disable = True
 
 
 def on_starting(server: object) -> None:

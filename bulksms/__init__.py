@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         api_url=settings.plivo_api_url,
     )
     pacer = Pacer(
-        settings.redis_url or "memory://",
+        settings.limits_storage_uri,
         api_rps=settings.plivo_api_rps,
         account_mps=settings.plivo_account_mps,
     )
@@ -62,8 +62,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         report_url=settings.delivery_report_url,
         concurrency=settings.send_concurrency,
     )
-    campaign_queue = queue.CampaignQueue(
-        queue.make_huey(settings.redis_url, ledger_store.queue_path(app)), dispatcher
+    campaign_queue = queue.make_queue(
+        settings.redis_url, ledger_store.queue_path(app), dispatcher
     )
     queue.init_app(app, campaign_queue)
     campaigns.init_app(

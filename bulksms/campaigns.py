@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from bulksms import ledger
 from bulksms.dispatch import Dispatcher
-from bulksms.errors import Conflict, InvalidRequest, NotFound, NothingToSend
+from bulksms.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    NothingToSend,
+    QueueUnavailable,
+    Unavailable,
+)
 from bulksms.intake import SendRequest
 from bulksms.models import Batch, Campaign, Recipient, Suppression, utcnow
 from bulksms.queue import CampaignQueue
@@ -105,6 +112,7 @@ class CampaignService:
             if earlier:
                 return replace(earlier, gsm_safe=conversion)
 
+        self._check_reachable("nothing was stored: send the campaign again later")
         campaign = Campaign(
             id=new_campaign_id(),
             text=text,
@@ -137,13 +145,35 @@ class CampaignService:
         self._send(campaign.id, campaign.accepted)
         return Created(campaign.id, gsm_safe=conversion)
 
+    def _check_reachable(self, outcome: str) -> None:
+        """Refuse with 503 while Redis is down, before anything is stored: a
+        campaign taken in then would wait for the worker's recovery while its
+        caller, told to try again, sends it a second time."""
+        try:
+            self._queue.check()
+            self._dispatcher.check()
+        except Unavailable as exc:
+            log.warning("refusing to send: %s", exc.message)
+            what = "queue" if isinstance(exc, QueueUnavailable) else "pacing storage"
+            raise type(exc)(f"the {what} is unreachable; {outcome}") from exc
+
     def _send(self, campaign_id: str, recipients: int) -> None:
         # Small lists go out inside the request; large ones would outlast any
         # HTTP timeout, so the worker takes them.
-        if recipients > self._settings.bulk_sync_limit:
-            self._queue.enqueue(campaign_id)
-        else:
+        if recipients <= self._settings.bulk_sync_limit:
             self._dispatcher.dispatch(campaign_id)
+            return
+
+        try:
+            self._queue.enqueue(campaign_id)
+        except QueueUnavailable as exc:
+            # Redis went down since the check: the campaign is stored with its
+            # batches pending, which is all the worker's recovery needs.
+            log.warning(
+                "campaign %s: not queued (%s); the worker's recovery queues it",
+                campaign_id,
+                exc.message,
+            )
 
     def retry(self, campaign_id: str, *, include_unknown: bool) -> int:
         """Resend the recipients of failed batches and, with ``include_unknown``,
@@ -153,6 +183,7 @@ class CampaignService:
         that is the operator's explicit choice, never the service's.
         """
         grace = timedelta(seconds=self._settings.retry_unknown_after)
+        self._check_reachable("no batch was reset: retry later")
         with self._store.session() as session:
             self._get(session, campaign_id)
             reset = ledger.reset_batches(

@@ -95,10 +95,18 @@ def segments(text: str) -> None:
 )
 def worker(threads: int | None) -> None:
     """Send queued campaigns; recovers batches a stopped worker left behind."""
-    from bulksms import create_app
+    from bulksms import DISPATCHER, create_app
+    from bulksms.errors import Unavailable
     from bulksms.queue import EXTENSION
 
     app = create_app()
+    # Huey's consumer would start anyway and retry its queue in silence.
+    try:
+        app.extensions[EXTENSION].check()
+        app.extensions[DISPATCHER].check()
+    except Unavailable as exc:
+        raise click.ClickException(exc.message) from None
+
     threads = threads or app.config["BULKSMS_SETTINGS"].worker_threads
     click.echo(f"worker: sending queued campaigns with {threads} threads")
     try:

@@ -10,7 +10,9 @@ never resent automatically.
 
 When the process stops (``Dispatcher.stop``), batches still waiting for a pacing
 turn or a retry go back to ``pending`` for the next worker, and batches not yet
-taken stay there; a request already sent runs to its answer or its timeout.
+taken stay there; a request already sent runs to its answer or its timeout. A
+batch whose pacing turn cannot be had because Redis is down goes back too: no
+request left for it, and the worker's recovery takes it up again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tenacity import (
 
 from bulksms import ledger
 from bulksms.errors import (
+    PacingUnavailable,
     SubmissionAmbiguous,
     SubmissionError,
     SubmissionThrottled,
@@ -78,6 +81,10 @@ class Dispatcher:
         plus the longest wait between attempts, with room to spare."""
         return timedelta(seconds=2 * (self._gateway.timeout + MAX_RETRY_WAIT))
 
+    def check(self) -> None:
+        """Raise ``PacingUnavailable`` unless a batch could get its turn now."""
+        self._pacer.check()
+
     def dispatch(self, campaign_id: str) -> None:
         """Submit every pending batch of a campaign and wait for all outcomes."""
         with self._store.session() as session:
@@ -114,6 +121,17 @@ class Dispatcher:
                 "campaign %s: batch %d given back unsent, the worker is stopping",
                 work.campaign_id,
                 work.index,
+            )
+            return BatchState.PENDING
+        except PacingUnavailable as exc:
+            with self._store.session() as session:
+                ledger.release_batch(session, work.batch_id)
+            log.warning(
+                "campaign %s: batch %d given back unsent, no turn to call Plivo "
+                "(%s); the worker's recovery sends it later",
+                work.campaign_id,
+                work.index,
+                exc.message,
             )
             return BatchState.PENDING
         except Exception as exc:

@@ -78,6 +78,23 @@ class TextTooLong(Unprocessable):
         self.count = count
 
 
+class Unavailable(BulkSmsError):
+    """Something a send needs is unreachable (the queue, or the counters that
+    pace Plivo calls): the request was refused before anything was stored, and
+    may be sent again."""
+
+    status = 503
+    code = "unavailable"
+
+
+class QueueUnavailable(Unavailable):
+    code = "queue_unavailable"
+
+
+class PacingUnavailable(Unavailable):
+    code = "pacing_unavailable"
+
+
 class SubmissionError(BulkSmsError):
     """A batch could not be handed to Plivo; subclasses say whether to retry."""
 

@@ -3,6 +3,12 @@
 Storage is in memory for one process, or Redis when ``REDIS_URL`` is set so that
 every web process shares one count. Webhook routes carry no limit: Plivo must
 never be turned away.
+
+While Redis is down, each process counts in its own memory instead
+(flask-limiter's in-memory fallback, which logs a WARNING when it falls back and
+goes back to Redis once it answers again): the limit then holds per process, so
+across N processes a key may send up to N times its budget. Swallowing the error
+would drop the limit altogether, and raising it would answer 500 to every send.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ def _retry_after_only_when_refused(response: Response) -> Response:
 def init_app(app: Flask, settings: Settings, limited: Blueprint) -> Limiter:
     limiter = Limiter(
         key_func=_client_key,
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.limits_storage_uri,
+        in_memory_fallback_enabled=True,
         default_limits=[],
         headers_enabled=True,
         strategy="moving-window",

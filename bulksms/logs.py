@@ -13,10 +13,19 @@ from typing import Any
 
 from flask import g, has_request_context
 
-# Anything that looks like a phone number of 8 or more digits, with or without a
-# "+", is masked in every record as a last line of defence; code masks numbers
-# itself before logging them.
-_NUMBER = re.compile(r"(?<![\w-])(\+?\d{4})\d{1,9}(\d{3})(?![\w-])")
+# Anything that looks like a phone number is masked in every record as a last
+# line of defence; code masks numbers itself before logging them. A phone number
+# here is a run of 8 to 15 digits (E.164's longest), with or without a "+", that
+# stands alone: not part of a word or id (cmp_01J..., batch-12), and not either
+# side of a decimal point, so "Sleeping for 0.9995017" keeps its digits.
+_NUMBER = re.compile(
+    r"""
+    (?<![\w.+-])          # nothing glued before: a word, a decimal, a sign
+    (\+?\d{4})\d{1,8}(\d{3})
+    (?![\w-]|\.\d)        # nor after: a word, or the fraction of a decimal
+    """,
+    re.VERBOSE,
+)
 
 
 def mask_numbers(text: str) -> str:

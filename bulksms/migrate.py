@@ -12,7 +12,7 @@ import os
 import click
 from flask import Flask
 
-from bulksms.settings import DATABASE_URL
+from bulksms.settings import DATABASE_URL, parse_database_url
 from bulksms.store import Store, instance_database_url
 
 
@@ -58,10 +58,10 @@ def current() -> None:
 
 
 def _open_store() -> Store:
-    url = (os.environ.get(DATABASE_URL) or "").strip()
-    if url:
-        return Store(url)
+    url = parse_database_url((os.environ.get(DATABASE_URL) or "").strip() or None)
 
-    # The app's own default: an app named like the package finds the same
+    # Else the app's own default: an app named like the package finds the same
     # instance folder, without loading the settings the app needs to send.
-    return Store(instance_database_url(Flask("bulksms").instance_path))
+    store = Store(url or instance_database_url(Flask("bulksms").instance_path))
+    store.check_connection()
+    return store

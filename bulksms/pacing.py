@@ -12,7 +12,8 @@ same count):
   and expires (error 420).
 
 A wait for a turn can last hours under a small MPS, so it ends early, with
-``Stopped``, when the caller's stop event is set.
+``Stopped``, when the caller's stop event is set. When the counters cannot be
+reached, no turn is given: ``PacingUnavailable``, and no request goes out.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItemPerSecond, WindowStats
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from bulksms.errors import PacingUnavailable
+from bulksms.settings import REDIS_URL, masked_url
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,9 @@ class Pacer:
         account_mps: float | None,
         expiry_share: float = EXPIRY_SHARE,
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self._storage_uri = storage_uri
+        self._storage = storage_from_string(storage_uri)
+        self._limiter = MovingWindowRateLimiter(self._storage)
         self._requests = RateLimitItemPerSecond(max(1, int(api_rps)))
         self._messages: RateLimitItemPerSecond | None = None
         if account_mps:
@@ -61,6 +67,16 @@ class Pacer:
             self._messages = RateLimitItemPerSecond(
                 max(1, int(account_mps * window)), window
             )
+
+    def check(self) -> None:
+        """Raise ``PacingUnavailable`` unless the counters can be reached."""
+        if not self._storage.check():
+            raise PacingUnavailable(self._unreachable())
+
+    def _unreachable(self, reason: object = "no answer") -> str:
+        return (
+            f"{REDIS_URL}: cannot connect to {masked_url(self._storage_uri)}: {reason}"
+        )
 
     def wait_for_turn(
         self,
@@ -94,10 +110,22 @@ class Pacer:
         stop: threading.Event,
     ) -> None:
         last_beat = time.monotonic()
-        while not self._limiter.hit(item, _NAMESPACE, cost=cost):
-            stats = self._limiter.get_window_stats(item, _NAMESPACE)
+        while not self._hit(item, cost):
+            stats = self._window_stats(item)
             if stop.wait(min(max(stats.reset_time - time.time(), 0.01), 1.0)):
                 raise Stopped("stopped while waiting for a turn to call Plivo")
             if heartbeat is not None and time.monotonic() - last_beat > HEARTBEAT:
                 heartbeat()
                 last_beat = time.monotonic()
+
+    def _hit(self, item: RateLimitItemPerSecond, cost: int) -> bool:
+        try:
+            return self._limiter.hit(item, _NAMESPACE, cost=cost)
+        except self._storage.base_exceptions as exc:
+            raise PacingUnavailable(self._unreachable(exc)) from exc
+
+    def _window_stats(self, item: RateLimitItemPerSecond) -> WindowStats:
+        try:
+            return self._limiter.get_window_stats(item, _NAMESPACE)
+        except self._storage.base_exceptions as exc:
+            raise PacingUnavailable(self._unreachable(exc)) from exc

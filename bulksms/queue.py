@@ -6,21 +6,26 @@ Redis otherwise, for web and worker processes on several machines.
 
 Losing a queue message loses nothing: batches wait in the store as ``pending``,
 and the worker's recovery (at start and every minute) queues any campaign that
-has pending batches and no one working on them.
+has pending batches and no one working on them. That includes a campaign whose
+message could not be queued at all because Redis went down after intake.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from typing import Any
 
+import redis
 from flask import Flask, current_app
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey
 from huey.consumer import Consumer
 
 from bulksms.dispatch import Dispatcher
+from bulksms.errors import QueueUnavailable
+from bulksms.settings import REDIS_URL, masked_url
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +33,37 @@ EXTENSION = "bulksms.queue"
 QUEUE_NAME = "bulksms"
 
 
+# What Huey's storages raise when their Redis server or SQLite file is out of reach.
+_STORAGE_ERRORS = (redis.RedisError, sqlite3.Error)
+
+
 class CampaignQueue:
-    def __init__(self, huey: Huey, dispatcher: Dispatcher) -> None:
+    """Campaign ids on their way to the worker. ``unreachable`` opens the message
+    saying that the queue's storage did not answer, and names where it is."""
+
+    def __init__(self, huey: Huey, dispatcher: Dispatcher, *, unreachable: str) -> None:
         self.huey = huey
         self._dispatcher = dispatcher
+        self._unreachable_prefix = unreachable
         self._send_task = huey.task(name="send_campaign")(self._send_campaign)
         huey.periodic_task(crontab(minute="*"), name="recover")(self._recover)
 
+    def check(self) -> None:
+        """Raise ``QueueUnavailable`` unless the queue's storage answers."""
+        try:
+            self.huey.pending_count()
+        except _STORAGE_ERRORS as exc:
+            raise QueueUnavailable(self._unreachable(exc)) from exc
+
     def enqueue(self, campaign_id: str) -> None:
-        self._send_task(campaign_id)
+        try:
+            self._send_task(campaign_id)
+        except _STORAGE_ERRORS as exc:
+            raise QueueUnavailable(self._unreachable(exc)) from exc
         log.info("campaign %s: queued for the worker", campaign_id)
+
+    def _unreachable(self, exc: Exception) -> str:
+        return f"{self._unreachable_prefix}: {exc}"
 
     def _send_campaign(self, campaign_id: str) -> None:
         self._dispatcher.dispatch(campaign_id)
@@ -77,11 +103,23 @@ class _Consumer(Consumer):  # type: ignore[misc]
         super().stop(graceful=graceful)
 
 
-def make_huey(redis_url: str | None, sqlite_path: str) -> Huey:
+def make_queue(
+    redis_url: str | None, sqlite_path: str, dispatcher: Dispatcher
+) -> CampaignQueue:
+    """The queue in Redis when ``redis_url`` is set, else in a SQLite file."""
     if redis_url:
-        return RedisHuey(QUEUE_NAME, url=redis_url)
+        return CampaignQueue(
+            RedisHuey(QUEUE_NAME, url=redis_url),
+            dispatcher,
+            unreachable=f"{REDIS_URL}: cannot connect to {masked_url(redis_url)}",
+        )
+
     os.makedirs(os.path.dirname(sqlite_path) or ".", exist_ok=True)
-    return SqliteHuey(QUEUE_NAME, filename=sqlite_path)
+    return CampaignQueue(
+        SqliteHuey(QUEUE_NAME, filename=sqlite_path),
+        dispatcher,
+        unreachable=f"the queue file {sqlite_path}",
+    )
 
 
 def init_app(app: Flask, queue: CampaignQueue) -> None:

@@ -12,10 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import phonenumbers
+import redis
 from limits import parse_many
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 PLIVO_AUTH_ID = "PLIVO_AUTH_ID"
 PLIVO_AUTH_TOKEN = "PLIVO_AUTH_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -44,6 +47,10 @@ LOG_LEVEL = "LOG_LEVEL"
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# The databases the service runs on, by backend, with the one driver installed
+# for each; any other would fail on its first connection with an import error.
+DATABASE_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
 
 
 class SettingsError(ValueError):
@@ -81,6 +88,16 @@ class Settings:
     def webhook_key(self) -> str:
         """The key Plivo signs callbacks with: the auth token unless overridden."""
         return self.plivo_webhook_secret or self.plivo_auth_token
+
+    @property
+    def limits_storage_uri(self) -> str:
+        """Where the rate-limit and pacing counters live, spelled for ``limits``:
+        Redis when ``REDIS_URL`` is set, else this process's memory."""
+        if self.redis_url is None:
+            return "memory://"
+        if self.redis_url.startswith("unix://"):
+            return "redis+" + self.redis_url
+        return self.redis_url
 
     @property
     def delivery_report_url(self) -> str:
@@ -130,8 +147,8 @@ class Settings:
             plivo_timeout=source.number(PLIVO_TIMEOUT, 10.0),
             api_keys=keys,
             api_base_url=source.url(API_BASE_URL) or "http://127.0.0.1:5000",
-            database_url=source.text(DATABASE_URL),
-            redis_url=source.text(REDIS_URL),
+            database_url=parse_database_url(source.text(DATABASE_URL)),
+            redis_url=source.redis_url(REDIS_URL),
             bulk_sync_limit=source.integer(BULK_SYNC_LIMIT, 5000),
             send_concurrency=source.integer(SEND_CONCURRENCY, 4),
             plivo_api_rps=source.number(PLIVO_API_RPS, 50.0),
@@ -146,6 +163,55 @@ class Settings:
             log_format=source.choice(LOG_FORMAT, LOG_FORMATS, "text"),
             log_level=source.choice(LOG_LEVEL, LOG_LEVELS, "INFO").upper(),
         )
+
+
+def parse_database_url(value: str | None) -> str | None:
+    """Check ``DATABASE_URL`` names a database the service runs on; None when
+    unset. Raises ``SettingsError`` naming the variable, never echoing a
+    password."""
+    if value is None:
+        return None
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise SettingsError(
+            f"{DATABASE_URL} must be a database URL such as "
+            "postgresql+psycopg://user:password@host:5432/bulksms"
+        ) from None
+
+    backend = url.get_backend_name()
+    if backend not in DATABASE_DRIVERS:
+        raise SettingsError(
+            f"{DATABASE_URL} must be a sqlite:// or postgresql:// URL, "
+            f"got {url.drivername}://"
+        )
+    driver = DATABASE_DRIVERS[backend]
+    if url.get_driver_name() != driver:
+        raise SettingsError(
+            f"{DATABASE_URL} must use the {driver} driver ({backend}+{driver}://), "
+            f"got {url.drivername}://"
+        )
+    return value
+
+
+def masked_url(url: str | URL) -> str:
+    """``url`` with its password replaced by ``***``, fit for a message or a log."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    # Redis also takes the password as a query parameter.
+    if parts.password is None and "password" not in dict(query):
+        return url
+
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    masked = [(k, "***" if k == "password" else v) for k, v in query]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(masked, safe="*")))
 
 
 class _Source:
@@ -187,6 +253,18 @@ class _Source:
         if parts.query or parts.fragment:
             raise SettingsError(f"{name} must not have a query or fragment")
         return value.rstrip("/")
+
+    def redis_url(self, name: str) -> str | None:
+        # Huey and limits would refuse a bad URL with a traceback that names no
+        # variable; redis-py's parser, which both of them use, says what is wrong.
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            redis.ConnectionPool.from_url(value)
+        except ValueError as exc:
+            raise SettingsError(f"{name} is not a Redis URL: {exc}") from None
+        return value
 
     def integer(self, name: str, default: int) -> int:
         value = self.text(name)

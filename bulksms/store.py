@@ -23,9 +23,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bulksms.settings import DATABASE_URL, SettingsError
+from bulksms.settings import DATABASE_URL, SettingsError, masked_url
 
 EXTENSION = "bulksms.store"
 
@@ -41,6 +42,20 @@ class Store:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def check_connection(self) -> None:
+        """Connect once, so that a database that is down, missing or refusing us
+        stops start-up with one line naming ``DATABASE_URL``, not a traceback."""
+        try:
+            with self.engine.connect():
+                pass
+        except DBAPIError as exc:
+            # The driver's message may run over several lines.
+            reason = " ".join(str(exc.orig).split())
+            raise SettingsError(
+                f"{DATABASE_URL}: cannot connect to {masked_url(self.engine.url)}: "
+                f"{reason}"
+            ) from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -131,6 +146,7 @@ def instance_database_url(instance_path: str) -> str:
 
 def init_app(app: Flask, url: str | None) -> Store:
     store = Store(url or instance_database_url(app.instance_path))
+    store.check_connection()
 
     # SQLite means one machine, where no release step runs migrations. Elsewhere
     # several processes share the database, and the release step owns its schema.

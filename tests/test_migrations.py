@@ -14,8 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import inspect, make_url
 
+from bulksms.cli import main
+from bulksms.demo import free_port
 from bulksms.migrate import db_command
 from bulksms.models import Base
 from bulksms.settings import SettingsError
@@ -151,3 +153,82 @@ def test_app_on_postgresql_refuses_an_empty_schema(
     store = Store(database_url)
     assert inspect(store.engine).get_table_names() == []
     store.dispose()
+
+
+def db_upgrade(database_url: str) -> tuple[int, str]:
+    """``bulksms db upgrade`` as an operator runs it: its exit code and output."""
+    result = CliRunner().invoke(
+        main, ["db", "upgrade"], env={"DATABASE_URL": database_url}
+    )
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "garbage",
+            "DATABASE_URL must be a database URL such as "
+            "postgresql+psycopg://user:password@host:5432/bulksms",
+        ),
+        (
+            "mysql://x",
+            "DATABASE_URL must be a sqlite:// or postgresql:// URL, got mysql://",
+        ),
+    ],
+)
+def test_db_upgrade_refuses_a_malformed_database_url_in_one_line(
+    url: str, message: str
+) -> None:
+    exit_code, output = db_upgrade(url)
+
+    assert exit_code == 1
+    assert output == f"Error: {message}\n"
+
+
+def test_db_upgrade_names_an_unreachable_database_without_its_password() -> None:
+    port = free_port()
+
+    exit_code, output = db_upgrade(
+        f"postgresql+psycopg://bulksms:hunter2@127.0.0.1:{port}/bulksms"
+    )
+
+    assert exit_code == 1
+    assert output.startswith(
+        "Error: DATABASE_URL: cannot connect to "
+        f"postgresql+psycopg://bulksms:***@127.0.0.1:{port}/bulksms: "
+    )
+    assert "Connection refused" in output
+    assert output.count("\n") == 1
+
+
+def test_db_upgrade_names_a_sqlite_file_it_cannot_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/no-such-folder/bulksms.sqlite3"
+
+    exit_code, output = db_upgrade(url)
+
+    assert exit_code == 1
+    assert output == (
+        f"Error: DATABASE_URL: cannot connect to {url}: unable to open database file\n"
+    )
+
+
+@pytest.mark.scaled
+@needs_postgresql
+def test_db_upgrade_names_a_postgresql_database_that_does_not_exist(
+    database_url: str,
+) -> None:
+    missing = make_url(database_url).set(
+        database="bulksms_no_such_database", password="hunter2"
+    )
+
+    exit_code, output = db_upgrade(missing.render_as_string(hide_password=False))
+
+    assert exit_code == 1
+    assert output.startswith(
+        "Error: DATABASE_URL: cannot connect to "
+        f"{missing.render_as_string(hide_password=True)}: "
+    )
+    assert 'database "bulksms_no_such_database" does not exist' in output
+    assert "hunter2" not in output
+    assert output.count("\n") == 1

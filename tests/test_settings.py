@@ -3,10 +3,24 @@ the variable, before it accepts a single campaign."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+import bulksms.settings
 from bulksms import create_app
-from bulksms.settings import Settings, SettingsError
+from bulksms.settings import Settings, SettingsError, masked_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every variable the service reads: settings.py names each once, as a constant
+# whose value is its own name.
+SETTING_NAMES = sorted(
+    value
+    for name, value in vars(bulksms.settings).items()
+    if isinstance(value, str) and name == value
+)
 
 VALID = {
     "PLIVO_AUTH_ID": "MAXXXXXXXXXXXXXXXXXX",
@@ -65,6 +79,23 @@ def test_the_environment_is_read_and_explicit_overrides_win(
             {"PLIVO_SENDER_ID": None, "PLIVO_POWERPACK_UUID": "pp-1"},
             ("plivo_powerpack_uuid", "pp-1"),
         ),
+        (
+            {"DATABASE_URL": "postgresql://bulksms:secret@db:5432/bulksms"},
+            ("database_url", "postgresql://bulksms:secret@db:5432/bulksms"),
+        ),
+        (
+            {"DATABASE_URL": "sqlite:///bulksms.db"},
+            ("database_url", "sqlite:///bulksms.db"),
+        ),
+        (
+            {"REDIS_URL": "rediss://:secret@cache:6380/0"},
+            ("limits_storage_uri", "rediss://:secret@cache:6380/0"),
+        ),
+        (
+            {"REDIS_URL": "unix:///run/redis.sock?db=2"},
+            ("limits_storage_uri", "redis+unix:///run/redis.sock?db=2"),
+        ),
+        ({}, ("limits_storage_uri", "memory://")),
     ],
     ids=[
         "keys",
@@ -74,6 +105,11 @@ def test_the_environment_is_read_and_explicit_overrides_win(
         "rate-limit",
         "timeout",
         "pool",
+        "postgresql",
+        "sqlite",
+        "redis-tls",
+        "redis-socket",
+        "no-redis",
     ],
 )
 def test_a_setting_is_parsed_to_its_type(
@@ -122,6 +158,13 @@ def _case_id(value: object) -> str:
         ({"LOG_LEVEL": "TRACE"}, "LOG_LEVEL"),
         ({"SEND_RATE_LIMIT": "lots"}, "SEND_RATE_LIMIT"),
         ({"SEND_RATE_LIMIT": "120 per fortnight"}, "SEND_RATE_LIMIT"),
+        ({"DATABASE_URL": "garbage"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://u@db/bulksms"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql+psycopg2://u@db/bulksms"}, "DATABASE_URL"),
+        ({"REDIS_URL": "notaurl"}, "REDIS_URL"),
+        ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://cache:port/0"}, "REDIS_URL"),
     ],
     ids=_case_id,
 )
@@ -145,3 +188,55 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
     assert "MAXXXXXXXXXXXXXXXXXX" in shown
     for secret in ("the-auth-token", "the-api-key", "the-webhook-secret"):
         assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"DATABASE_URL": "mysql://root:hunter2@db/bulksms"},
+        {"DATABASE_URL": "postgresql+asyncpg://bulksms:hunter2@db/bulksms"},
+        {"REDIS_URL": "http://:hunter2@cache:6379"},
+    ],
+    ids=_case_id,
+)
+def test_a_refused_url_is_named_without_its_password(changes: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load(**changes)
+
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+        (
+            "redis://app:hunter2@cache/0?password=hunter2",
+            "redis://app:***@cache/0?password=***",
+        ),
+        ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
+        (
+            "postgresql+psycopg://app:hunter2@db/bulksms",
+            "postgresql+psycopg://app:***@db/bulksms",
+        ),
+    ],
+)
+def test_a_url_shown_in_a_message_has_its_password_masked(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    example = (ROOT / ".env.example").read_text()
+
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+
+    assert set(SETTING_NAMES) - documented == set()
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+    missing = [name for name in SETTING_NAMES if f"`{name}`" not in table]
+
+    assert missing == []
