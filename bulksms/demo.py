@@ -25,9 +25,11 @@ from typing import IO, Any
 
 import requests
 from flask import Flask
+from requests import Response
 from werkzeug.serving import make_server
 
 from bulksms import create_app
+from bulksms.rates import DEFAULT_RATES_FILE
 from bulksms.sandbox import SandboxConfig
 from bulksms.sandbox.config import FIXED_FIELDS
 
@@ -50,6 +52,7 @@ class DemoResult:
     destinations: dict[str, int]
     outcomes: dict[str, Any]
     deliveries: dict[str, Delivery]
+    estimated_cost: str
 
     @property
     def adds_up(self) -> bool:
@@ -108,7 +111,9 @@ def run_demo(
     The sandbox and the worker run as processes of their own, as they would in
     production, so the three share the machine's cores.
     """
-    sandbox_config = sandbox_config or SandboxConfig()
+    # The sandbox charges by the service's own rates, so that the estimate made
+    # before sending can be held against what Plivo would bill.
+    sandbox_config = sandbox_config or SandboxConfig(rates_file=str(DEFAULT_RATES_FILE))
     with (
         SandboxProcess(sandbox_config) as sandbox,
         tempfile.TemporaryDirectory(prefix="bulksms-demo-") as workdir,
@@ -130,11 +135,16 @@ def run_demo(
         echo(f"sandbox listening on {sandbox.url}; service on {base_url}")
 
         with serving(app, port), WorkerProcess(config):
+            estimated_cost = _estimate(base_url, contacts, message)
             campaign = _send(base_url, contacts, message, echo)
             campaign = _wait_until_settled(base_url, campaign, settle_timeout, echo)
             deliveries = _deliveries(base_url, campaign["id"])
         return DemoResult(
-            campaign, sandbox.destinations(), sandbox.outcomes(), deliveries
+            campaign,
+            sandbox.destinations(),
+            sandbox.outcomes(),
+            deliveries,
+            estimated_cost,
         )
 
 
@@ -153,6 +163,8 @@ class SandboxProcess:
         command += ["--auth-token", self.config.auth_token]
         if self.config.seed is not None:
             command += ["--seed", str(self.config.seed)]
+        if self.config.rates_file is not None:
+            command += ["--rates", self.config.rates_file]
         env = {**os.environ, "LOG_LEVEL": "WARNING"}
         self._process = subprocess.Popen(  # noqa: S603
             command, env=env, stdout=subprocess.DEVNULL
@@ -279,18 +291,33 @@ class WorkerProcess:
         self.stop()
 
 
-def _send(
-    base_url: str, contacts: Path, message: str, echo: Callable[[str], None]
-) -> dict[str, Any]:
-    echo(f"sending {contacts} ...")
+def _upload(base_url: str, path: str, contacts: Path, message: str) -> Response:
     with contacts.open("rb") as upload:
-        response = requests.post(
-            f"{base_url}/api/bulk-sms",
+        return requests.post(
+            f"{base_url}{path}",
             headers={"X-API-Key": DEMO_API_KEY},
             data={"message": message},
             files={"file": (contacts.name, upload, "text/csv")},
             timeout=600,
         )
+
+
+def _estimate(base_url: str, contacts: Path, message: str) -> str:
+    """What the service expects the campaign to cost, before it is sent."""
+    response = _upload(base_url, "/api/bulk-sms/estimate", contacts, message)
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"the estimate API answered {response.status_code}: {response.text}"
+        )
+    total: str = response.json()["cost"]["total"]
+    return total
+
+
+def _send(
+    base_url: str, contacts: Path, message: str, echo: Callable[[str], None]
+) -> dict[str, Any]:
+    echo(f"sending {contacts} ...")
+    response = _upload(base_url, "/api/bulk-sms", contacts, message)
     if response.status_code >= 400 and response.status_code != 502:
         raise RuntimeError(
             f"the send API answered {response.status_code}: {response.text}"
@@ -364,7 +391,8 @@ def summary(result: DemoResult) -> list[str]:
         + " + ".join(f"{s} {n:,}" for s, n in campaign["statuses"].items() if n),
         f"sandbox: {len(result.destinations):,} distinct destinations, "
         f"{sent_more_than_once} submitted more than once",
-        f"cost: {campaign['cost']['amount']} for {campaign['cost']['units']:,} units",
+        f"cost: {campaign['cost']['amount']} for {campaign['cost']['units']:,} units "
+        f"(estimated {result.estimated_cost})",
         *delivery_table(campaign["statuses"]),
     ]
     mismatches = result.outcome_mismatches()

@@ -37,12 +37,14 @@ def test_recipients_in_the_sandbox_s_statuses_make_the_demo_pass() -> None:
         dict.fromkeys(_OUTCOMES, 1),
         _OUTCOMES,
         {"+14155550101": ("delivered", None), "+14155550102": ("undelivered", "30")},
+        "0.0130",
     )
 
     assert result.outcome_mismatches() == []
     assert result.adds_up
     lines = summary(result)
     assert "2 of 2 accepted recipients end in the status the sandbox decided" in lines
+    assert "cost: 0.0130 for 2 units (estimated 0.0130)" in lines
     assert lines[-1] == "the account adds up"
 
 
@@ -60,6 +62,7 @@ def test_a_recipient_in_another_status_than_the_sandbox_decided_fails_the_demo()
             "+14155550102": ("undelivered", "50"),
             "+14155550103": ("delivered", None),
         },
+        "0.0130",
     )
 
     assert result.outcome_mismatches() == ["+14155550102", "+14155550103"]

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import plivo
@@ -360,6 +361,39 @@ def test_get_message_shows_plivo_fields(client: plivo.RestClient) -> None:
     assert message.units == 2
     assert message.total_amount == "0.01300"
     assert message.message_state in ("queued", "sent", "delivered")
+
+
+def test_a_rates_file_prices_each_message_by_its_destination(
+    start_sandbox: Callable[..., SandboxServer],
+    connect: Callable[..., plivo.RestClient],
+    tmp_path: Path,
+) -> None:
+    rates = tmp_path / "rates.csv"
+    rates.write_text("prefix,price\n1,0.00650\n44,0.04000\n")
+    client = connect(start_sandbox(rates_file=str(rates)))
+    us, uk = "+14155550100", "+447700900123"
+
+    response = client.messages.create(src=SENDER, dst=f"{us}<{uk}", text="a" * 161)
+
+    messages = [client.messages.get(uuid) for uuid in response.message_uuid]
+    charged = {m.to_number: (m.units, m.total_rate, m.total_amount) for m in messages}
+    assert charged == {
+        "14155550100": (2, "0.00650", "0.01300"),
+        "447700900123": (2, "0.04000", "0.08000"),
+    }
+
+
+def test_a_rates_file_that_cannot_be_read_stops_the_sandbox_naming_it(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "rates.csv"
+    broken.write_text("prefix,price\n44,free\n")
+
+    result = CliRunner().invoke(sandbox_command, ["--rates", str(broken)])
+
+    assert result.exit_code == 2
+    assert "rates_file" in result.output
+    assert "rates.csv" in result.output
 
 
 def test_get_unknown_message_is_not_found(client: plivo.RestClient) -> None:

@@ -28,6 +28,7 @@ from werkzeug.test import TestResponse
 
 from bulksms.demo import run_demo
 from bulksms.models import Campaign, DeliveryEvent, Recipient
+from bulksms.rates import DEFAULT_RATES_FILE
 from bulksms.sandbox import SandboxConfig, SandboxServer
 from bulksms.sandbox.config import DEFAULT_AUTH_TOKEN
 from bulksms.sandbox.signing import new_nonce, sign_v2, sign_v3, signature_headers
@@ -1320,7 +1321,9 @@ def test_demo_ends_every_accepted_recipient_in_the_status_the_sandbox_decided(
 
     result = run_demo(
         DATA / "contacts-20k.csv",
-        sandbox_config=SandboxConfig(report_statuses=(), seed=3),
+        sandbox_config=SandboxConfig(
+            report_statuses=(), seed=3, rates_file=str(DEFAULT_RATES_FILE)
+        ),
         overrides={"DATABASE_URL": database},
         settle_timeout=150,
         echo=lambda _: None,
@@ -1337,6 +1340,8 @@ def test_demo_ends_every_accepted_recipient_in_the_status_the_sandbox_decided(
     assert len(result.deliveries) == 13_219
     assert result.outcome_mismatches() == []
     assert result.adds_up
+    # Charged by the service's own rates, the campaign costs what was estimated.
+    assert campaign["cost"]["amount"] == result.estimated_cost == "129.7945"
     # Read every recipient back through the API of a service on the same store.
     client = make_app(DATABASE_URL=database).test_client()
     final: dict[str, tuple[str, str | None]] = {}

@@ -59,6 +59,14 @@ def _parse_outcomes(
     callback=_parse_outcomes,
     help="Final status mix, e.g. delivered=0.9,undelivered=0.05,failed=0.05.",
 )
+@click.option(
+    "--rates",
+    "rates_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Price messages per destination from a rates file (prefix,price), as "
+    "the service's estimates do. Default: 0.0065 a segment everywhere.",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -68,6 +76,7 @@ def sandbox_command(
     report_delay: float,
     seed: int | None,
     outcomes: dict[str, float] | None,
+    rates_file: str | None,
 ) -> None:
     """Run a Plivo-compatible Message API that posts signed delivery reports."""
     try:
@@ -77,6 +86,7 @@ def sandbox_command(
             latency=latency,
             report_delay=report_delay,
             seed=seed,
+            rates_file=rates_file,
         )
         if outcomes is not None:
             config = config.with_changes({"outcomes": outcomes})
@@ -92,6 +102,8 @@ def sandbox_command(
 
     try:
         server = SandboxServer(config, host=host, port=port).start()
+    except SandboxConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
 

@@ -78,7 +78,7 @@ _BOOL_FIELDS = ("report_shuffle", "shuffle_uuids")
 # Identity, secrets and the size of the worker pool are fixed when the sandbox
 # starts; everything else may change while it runs.
 FIXED_FIELDS = frozenset(
-    {"auth_id", "auth_token", "main_auth_token", "report_workers", "seed"}
+    {"auth_id", "auth_token", "main_auth_token", "report_workers", "seed", "rates_file"}
 )
 _SECRET_FIELDS = ("auth_token", "main_auth_token")
 
@@ -129,6 +129,7 @@ class SandboxConfig:
     report_workers: int = 8
     shuffle_uuids: bool = True
     rate_per_unit: str = "0.00650"
+    rates_file: str | None = None
     seed: int | None = None
     opt_out_share: float = 0.02
     fault_429: float = 0.0

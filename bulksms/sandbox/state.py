@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from .config import FAULT_FIELDS, Fault, MessageStatus, SandboxConfig
+from bulksms.rates import RateTable
+
+from .config import (
+    FAULT_FIELDS,
+    Fault,
+    MessageStatus,
+    SandboxConfig,
+    SandboxConfigError,
+)
 from .ledger import Ledger, MessageRecord, RequestLog
 from .messages import SendRequest
 from .reports import Callback, DeliveryReport, ReportDispatcher
@@ -49,6 +57,19 @@ def _fault_rng(seed: int | None) -> random.Random:
     return random.Random(None if seed is None else f"faults:{seed}")
 
 
+def _load_rates(path: str | None) -> RateTable | None:
+    """The per-destination prices of ``rates_file``, in the service's own format,
+    so that what the sandbox charges can be held against the service's
+    estimate; None prices every message at ``rate_per_unit``."""
+    if path is None:
+        return None
+    try:
+        # Numbers no prefix matches cost the dearest rate, as in an estimate.
+        return RateTable.load(path)
+    except ValueError as exc:
+        raise SandboxConfigError(f"rates_file: {exc}") from exc
+
+
 class SandboxState:
     """Settings, random draws, records and report queue of one sandbox."""
 
@@ -66,6 +87,7 @@ class SandboxState:
         self.ledger = Ledger()
         self.requests = RequestLog()
         self.reports = ReportDispatcher(lambda: self._config, config.report_workers)
+        self._rates = _load_rates(config.rates_file)
 
     @property
     def config(self) -> SandboxConfig:
@@ -149,7 +171,12 @@ class SandboxState:
         statuses = list(config.outcomes)
         weights = [config.outcomes[status] for status in statuses]
         outcome = self._rng.choices(statuses, weights)[0]
-        total_amount = Decimal(config.rate_per_unit) * send.shape.segments
+        rate = (
+            Decimal(config.rate_per_unit)
+            if self._rates is None
+            else self._rates.rate_for(number)
+        )
+        total_amount = rate * send.shape.segments
 
         return MessageRecord(
             message_uuid=str(uuid.uuid4()),
@@ -158,7 +185,7 @@ class SandboxState:
             outcome=outcome,
             error_code=self._error_code(outcome, config),
             units=send.shape.segments,
-            total_rate=config.rate_per_unit,
+            total_rate=str(rate),
             total_amount=str(total_amount.quantize(_AMOUNT_PLACES)),
             powerpack_uuid=send.powerpack_uuid,
             created_at=created_at,
