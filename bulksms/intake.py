@@ -17,7 +17,7 @@ from typing import IO, Any
 import phonenumbers
 
 from bulksms.errors import InvalidRequest
-from bulksms.recipients import MAX_SENDER_LENGTH
+from bulksms.recipients import SENDER_RULE, is_valid_sender
 
 JSON_FIELDS = frozenset(
     {
@@ -202,11 +202,8 @@ def _region(value: Any, default: str) -> str:
 
 def _sender(body: Mapping[str, Any]) -> str | None:
     sender = _optional_text(body, "sender")
-    if sender is not None and len(sender) > MAX_SENDER_LENGTH:
-        raise InvalidRequest(
-            f"'sender' is over {MAX_SENDER_LENGTH} characters: Plivo sends from a "
-            "phone number or from a name of at most 11 characters"
-        )
+    if sender is not None and not is_valid_sender(sender):
+        raise InvalidRequest(f"'sender' is not one Plivo can send from: {SENDER_RULE}")
     return sender
 
 

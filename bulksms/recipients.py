@@ -9,6 +9,7 @@ full-width or Arabic-Indic digits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,9 +21,16 @@ from phonenumbers import NumberParseException, PhoneNumberType
 # from making the parser do pathological work.
 MAX_INPUT_LENGTH = 64
 
-# Plivo sends from a number of at most 15 digits or a name of at most 11
-# characters; 20 leaves room for a number written with spaces or dashes.
-MAX_SENDER_LENGTH = 20
+# Plivo's rule for an alphanumeric sender ID.
+_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+# E.164 allows at most 15 digits.
+_SENDER_DIGITS = re.compile(r"\+?[0-9]{1,15}")
+
+SENDER_RULE = (
+    "a sender is a phone number in international form, digits with an optional "
+    "leading + (+14155550100 or 14155550100), or a sender ID of 1 to 11 letters, "
+    "digits and spaces with at least one letter"
+)
 
 # Stands in for a NUL in an input as stored and shown: PostgreSQL cannot hold a
 # NUL in text, and the entry must still be listed as given.
@@ -108,6 +116,24 @@ def is_landline(e164: str) -> bool:
     """
     number = phonenumbers.parse(e164, None)
     return phonenumbers.number_type(number) in _LANDLINE_TYPES
+
+
+def is_valid_sender(sender: str) -> bool:
+    """True when Plivo can send from ``sender`` as written (see ``SENDER_RULE``).
+
+    Plivo reads a number of digits alone as international, so ``14155550100`` is
+    checked as ``+14155550100`` and a national ``4155550100`` is not a number.
+    """
+    if _SENDER_ID.fullmatch(sender):
+        return True
+    if not _SENDER_DIGITS.fullmatch(sender):
+        return False
+
+    try:
+        number = phonenumbers.parse("+" + sender.removeprefix("+"))
+    except NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(number)
 
 
 def sender_number(sender: str | None, region: str) -> str | None:

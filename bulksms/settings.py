@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 from limits import parse_many
 
+from bulksms.recipients import SENDER_RULE, is_valid_sender
+
 PLIVO_AUTH_ID = "PLIVO_AUTH_ID"
 PLIVO_AUTH_TOKEN = "PLIVO_AUTH_TOKEN"  # noqa: S105 (a variable name, not a secret)
 PLIVO_SENDER_ID = "PLIVO_SENDER_ID"
@@ -101,7 +103,7 @@ class Settings:
         auth_id = source.auth_id()
         auth_token = source.required(PLIVO_AUTH_TOKEN)
 
-        sender = source.text(PLIVO_SENDER_ID)
+        sender = source.sender(PLIVO_SENDER_ID)
         powerpack = source.text(PLIVO_POWERPACK_UUID)
         if sender and powerpack:
             raise SettingsError(
@@ -174,6 +176,15 @@ class _Source:
         if len(value) != 20 or value[:2] not in ("MA", "SA"):
             raise SettingsError(
                 f"{PLIVO_AUTH_ID} must be 20 characters starting with MA or SA"
+            )
+        return value
+
+    def sender(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not is_valid_sender(value):
+            raise SettingsError(
+                f"{name} is not a sender Plivo can send from, got {value!r}: "
+                + SENDER_RULE
             )
         return value
 
