@@ -166,9 +166,9 @@ def sort_recipients(
     """Sort raw inputs into buckets, one ``Recipient`` per input, in input order.
 
     The first spelling of a number is accepted and later ones are duplicates. The
-    sender's own number is invalid for this campaign, because Plivo's SDK refuses
-    a whole batch that contains it. Each input is kept as given, except that a
-    NUL becomes ``NUL_REPLACEMENT``.
+    sender's own number, in every spelling, is invalid for this campaign, because
+    Plivo's SDK refuses a whole batch that contains it. Each input is kept as
+    given, except that a NUL becomes ``NUL_REPLACEMENT``.
     """
     seen: set[str] = set()
     own_number = sender_number(sender, region)
@@ -181,12 +181,14 @@ def sort_recipients(
             yield Recipient(given, None, Bucket.INVALID, str(exc))
             continue
 
-        if e164 in seen:
+        # Checked before duplicates: every spelling of the sender's number is
+        # dropped for that reason, not only the first.
+        if e164 == own_number:
+            yield Recipient(given, e164, Bucket.INVALID, "the sender's own number")
+        elif e164 in seen:
             yield Recipient(
                 given, e164, Bucket.DUPLICATE, "duplicate of an earlier entry"
             )
-        elif e164 == own_number:
-            yield Recipient(given, e164, Bucket.INVALID, "the sender's own number")
         elif is_suppressed(e164):
             yield Recipient(given, e164, Bucket.SUPPRESSED, "opted out")
         elif exclude_landlines and is_landline(e164):
