@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -37,14 +38,14 @@ PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
 _FORM_TRUE = ("1", "true", "yes", "on")
 _FORM_FALSE = ("0", "false", "no", "off")
 
-# The csv module's strict errors, said the way someone editing the file sees them.
-_CSV_PROBLEMS = {
-    "unexpected end of data": "a quote opened there is never closed",
-    "',' expected after '\"'": (
-        "text follows a closing quote (a quote inside a quoted field is written "
-        'twice: "")'
-    ),
-}
+# The separators contact exports use: spreadsheets where a comma is the decimal
+# mark write semicolons, and some tools write tabs or vertical bars.
+CSV_DELIMITERS = ",;\t|"
+
+# What the delimiter is guessed from: enough rows to show a pattern, and a bound
+# on the sniffer's work whatever the file holds.
+_SNIFF_LINES = 20
+_SNIFF_CHARACTERS = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def from_form(
 def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     """Yield the phone column of a CSV file: the column named like a phone
     number (``phone``, ``mobile``, ...) when the first row is a header, else the
-    first column of every row."""
+    first column of every row. Columns are split by whichever of
+    ``CSV_DELIMITERS`` the first lines use."""
     # With newline="" only CR and LF end a row, as in the csv module's own
     # reading; Python's line splitting would also cut a row at a form feed or a
     # U+2028 inside a name.
@@ -160,7 +162,9 @@ def _csv_rows(text: IO[str]) -> Iterator[list[str]]:
     Strict reading refuses a stray quote: left alone, an unclosed one would
     quietly make one field of every row after it.
     """
-    reader = csv.reader(text, strict=True)
+    head = list(itertools.islice(text, _SNIFF_LINES))
+    delimiter = _delimiter("".join(head)[:_SNIFF_CHARACTERS])
+    reader = csv.reader(itertools.chain(head, text), delimiter=delimiter, strict=True)
     while True:
         line = reader.line_num + 1
         try:
@@ -168,12 +172,38 @@ def _csv_rows(text: IO[str]) -> Iterator[list[str]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            problem = _CSV_PROBLEMS.get(str(exc), str(exc))
+            problem = _csv_problem(str(exc), delimiter)
             raise InvalidRequest(
                 f"the CSV file is malformed at line {line}: {problem}",
                 details={"line": line},
             ) from None
         yield row
+
+
+def _delimiter(sample: str) -> str:
+    """The one of ``CSV_DELIMITERS`` that splits the sample's lines alike.
+
+    Only the delimiter is taken from the sniffer; quoting stays the strict
+    reading's own.
+    """
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        # A single column has no delimiter to find, and a comma splits nothing.
+        return ","
+
+
+def _csv_problem(error: str, delimiter: str) -> str:
+    """The csv module's strict error, said the way someone editing the file
+    sees it."""
+    if error == "unexpected end of data":
+        return "a quote opened there is never closed"
+    if error == f"'{delimiter}' expected after '\"'":
+        return (
+            "text follows a closing quote (a quote inside a quoted field is "
+            'written twice: "")'
+        )
+    return error
 
 
 def _message(value: Any) -> str:

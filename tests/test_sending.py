@@ -724,6 +724,36 @@ def test_a_csv_header_spelled_phone_number_with_a_space_is_found(
     assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
 
 
+@pytest.mark.parametrize(
+    "delimiter", [";", "\t", "|"], ids=["semicolon", "tab", "vertical-bar"]
+)
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # European spreadsheets export with semicolons: a comma is the decimal mark.
+        ["name{d}phone{d}score", "Ada{d}+1 201 200 0000{d}1,5", "Bob{d}2012000001{d}2"],
+        ["+1 201 200 0000{d}Ada", "(201) 200-0001{d}Bob"],
+    ],
+    ids=["header", "no-header"],
+)
+def test_a_csv_separated_by_semicolons_tabs_or_bars_is_read_by_its_columns(
+    client: FlaskClient, sandbox: SandboxServer, delimiter: str, rows: list[str]
+) -> None:
+    csv_text = "\n".join(row.format(d=delimiter) for row in rows)
+
+    response = upload(client, csv_text)
+
+    assert response.status_code == 202
+    assert counts(response.get_json()) == {
+        "received": 2,
+        "accepted": 2,
+        "duplicates": 0,
+        "suppressed": 0,
+        "invalid": 0,
+    }
+    assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
+
+
 def test_a_csv_without_a_header_is_read_from_its_first_column(
     client: FlaskClient, sandbox: SandboxServer
 ) -> None:
@@ -756,8 +786,16 @@ def test_a_csv_upload_without_a_file_or_a_message_is_400_naming_it(
         (["phone", "+1 201 200 0000", '"+1 201 200 0001', "+1 201 200 0002"], 3),
         (["name,phone", 'Ada,"+1 201 200 0000"x', "Bob,+1 201 200 0001"], 2),
         (['"phone', "+1 201 200 0000"], 1),
+        (["name;phone", 'Ada;"+1 201 200 0000"x', "Bob;+1 201 200 0001"], 2),
+        (["name\tphone", "Ada\t+1 201 200 0000", 'Bob\t"+1 201 200 0001'], 3),
     ],
-    ids=["quote-never-closed", "text-after-closing-quote", "header-quote-never-closed"],
+    ids=[
+        "quote-never-closed",
+        "text-after-closing-quote",
+        "header-quote-never-closed",
+        "text-after-closing-quote-semicolons",
+        "quote-never-closed-tabs",
+    ],
 )
 def test_a_csv_with_a_stray_quote_is_400_naming_its_line_and_stores_nothing(
     app: Flask, client: FlaskClient, sandbox: SandboxServer, rows: list[str], line: int
