@@ -31,8 +31,28 @@ JSON_FIELDS = frozenset(
     }
 )
 
-# Column names a contact export commonly uses for the number, matched without case.
-PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
+# Column names a contact export uses for the number, compared without case,
+# spaces, dashes or underscores. Mobile names come first: when a file has both,
+# the mobile column is the one that can receive a text.
+PHONE_COLUMNS = (
+    "mobile",
+    "mobile phone",
+    "mobile number",
+    "mobile no",
+    "cell",
+    "cell phone",
+    "cell number",
+    "msisdn",
+    "phone",
+    "phone number",
+    "phone no",
+    "telephone",
+    "telephone number",
+    "tel",
+    "number",
+    "contact number",
+    "to",
+)
 
 # How a form field spells true or false; a checkbox sends "on".
 _FORM_TRUE = ("1", "true", "yes", "on")
@@ -140,9 +160,20 @@ def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:
     if first is None:
         return
 
-    # "Phone Number" and "phone-number" name the same column as "phone_number".
-    header = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in first]
-    column = next((header.index(c) for c in PHONE_COLUMNS if c in header), None)
+    header = [_column_key(cell) for cell in first]
+    column = next(
+        (header.index(key) for key in map(_column_key, PHONE_COLUMNS) if key in header),
+        None,
+    )
+    if column is None and _is_header(first):
+        # Reading the first column would send to whatever it holds and count the
+        # header as a recipient.
+        raise InvalidRequest(
+            "'file': the first row is a header but no column in it is named like "
+            f"a phone number; columns found: {', '.join(first)}; name the number "
+            f"column one of: {', '.join(PHONE_COLUMNS)}",
+            details={"columns": first, "recognised": list(PHONE_COLUMNS)},
+        )
     if column is None:
         column = 0
         if first:
@@ -153,6 +184,18 @@ def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:
             yield row[column]
         elif row:
             yield ""
+
+
+def _column_key(name: str) -> str:
+    """A column name as compared: "Mobile Phone" and "mobile_phone" are one."""
+    return re.sub(r"[\s_-]+", "", name).casefold()
+
+
+def _is_header(row: list[str]) -> bool:
+    """True when no cell of ``row`` holds a digit, so it holds no phone number."""
+    return any(cell.strip() for cell in row) and not any(
+        character.isdigit() for cell in row for character in cell
+    )
 
 
 def _csv_rows(text: IO[str]) -> Iterator[list[str]]:

@@ -754,6 +754,60 @@ def test_a_csv_separated_by_semicolons_tabs_or_bars_is_read_by_its_columns(
     assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["id,cell", "1,+1 201 200 0000", "2,(201) 200-0001"],
+        ["Name,TELEPHONE", "Ada,+1 201 200 0000", "Bob,(201) 200-0001"],
+        ["name,contact-number", "Ada,+1 201 200 0000", "Bob,(201) 200-0001"],
+        ["Tel", "+1 201 200 0000", "(201) 200-0001"],
+        [
+            "name,home phone,Mobile_Phone",
+            "Ada,+1 415 555 0150,+1 201 200 0000",
+            "Bob,+1 415 555 0151,(201) 200-0001",
+        ],
+        [
+            "name,phone,cell phone",
+            "Ada,+1 415 555 0150,+1 201 200 0000",
+            "Bob,+1 415 555 0151,(201) 200-0001",
+        ],
+    ],
+    ids=[
+        "cell",
+        "telephone",
+        "contact-number",
+        "tel",
+        "mobile-beside-home-phone",
+        "cell-beside-phone",
+    ],
+)
+def test_a_csv_phone_column_is_found_by_its_common_names_and_a_mobile_preferred(
+    client: FlaskClient, sandbox: SandboxServer, rows: list[str]
+) -> None:
+    response = upload(client, "\n".join(rows))
+
+    assert response.status_code == 202
+    assert counts(response.get_json())["received"] == 2
+    assert sandbox.destinations() == dict.fromkeys(numbers(2), 1)
+
+
+def test_a_csv_header_naming_no_phone_column_is_400_listing_columns_and_names(
+    app: Flask, client: FlaskClient, sandbox: SandboxServer
+) -> None:
+    rows = ["id,name,email", "1,Ada,ada@example.com", "2,Bob,bob@example.com"]
+
+    response = upload(client, "\n".join(rows))
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert "'file'" in error["message"]
+    assert "id, name, email" in error["message"]
+    assert error["details"]["columns"] == ["id", "name", "email"]
+    assert {"phone", "mobile", "cell"} <= set(error["details"]["recognised"])
+    assert sandbox.destinations() == {}
+    assert stored_rows(app) == {"campaigns": 0, "batches": 0, "recipients": 0}
+
+
 def test_a_csv_without_a_header_is_read_from_its_first_column(
     client: FlaskClient, sandbox: SandboxServer
 ) -> None:
