@@ -11,7 +11,8 @@ import io
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -30,6 +31,9 @@ JSON_FIELDS = frozenset(
         "exclude_landlines",
     }
 )
+
+# A form carries the recipients as a CSV file part instead.
+FORM_FIELDS = (JSON_FIELDS - {"recipients"}) | {"file"}
 
 # Column names a contact export uses for the number, compared without case,
 # spaces, dashes or underscores. Mobile names come first: when a file has both,
@@ -83,11 +87,7 @@ def from_json(body: Any, default_region: str) -> SendRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
 
-    unknown = sorted(set(body) - JSON_FIELDS)
-    if unknown:
-        raise InvalidRequest(
-            f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown}
-        )
+    _check_known(body, JSON_FIELDS)
 
     recipients = body.get("recipients")
     if not isinstance(recipients, list):
@@ -114,22 +114,39 @@ def from_json(body: Any, default_region: str) -> SendRequest:
 
 
 def from_form(
-    form: Mapping[str, str], upload: IO[bytes] | None, default_region: str
+    form: Mapping[str, Sequence[str]],
+    files: Mapping[str, Sequence[IO[bytes]]],
+    default_region: str,
 ) -> SendRequest:
-    """Validate a ``multipart/form-data`` request with a CSV file."""
-    if upload is None:
+    """Validate a ``multipart/form-data`` request: every field and file part by
+    name, with all the values each name was given."""
+    given = Counter({name: len(values) for name, values in form.items()})
+    given.update({name: len(values) for name, values in files.items()})
+    _check_given_once(given)
+    if "recipients" in given:
+        raise InvalidRequest(
+            "'recipients' cannot be a form field: the CSV file is the list (send "
+            "'recipients' in a JSON body instead)",
+            details={"fields": ["recipients"]},
+        )
+    if "file" not in files:
         raise InvalidRequest("a CSV file field ('file') is required")
+    _check_known(given, FORM_FIELDS)
 
-    flags = {name: _form_flag(form, name) for name in ("gsm_safe", "exclude_landlines")}
+    (upload,) = files["file"]
+    fields = {name: value for name, (value,) in form.items()}
+    flags = {
+        name: _form_flag(fields, name) for name in ("gsm_safe", "exclude_landlines")
+    }
     recipients = list(read_csv_numbers(upload))
     if not recipients:
         raise InvalidRequest("the CSV file has no rows")
 
     return SendRequest(
         recipients=recipients,
-        message=_message(form.get("message")),
-        region=_region(form.get("default_region"), default_region),
-        sender=_sender(form),
+        message=_message(fields.get("message")),
+        region=_region(fields.get("default_region"), default_region),
+        sender=_sender(fields),
         **flags,
     )
 
@@ -247,6 +264,25 @@ def _csv_problem(error: str, delimiter: str) -> str:
             'written twice: "")'
         )
     return error
+
+
+def _check_known(names: Iterable[str], known: frozenset[str]) -> None:
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown}
+        )
+
+
+def _check_given_once(given: Counter[str]) -> None:
+    # Keeping the first or the last of two values would be a silent guess at
+    # which one the caller meant.
+    repeated = sorted(name for name, count in given.items() if count > 1)
+    if repeated:
+        raise InvalidRequest(
+            f"field(s) given more than once: {', '.join(repeated)}",
+            details={"fields": repeated},
+        )
 
 
 def _message(value: Any) -> str:

@@ -125,8 +125,11 @@ def _parse_send_request() -> intake.SendRequest:
         return intake.from_json(body, region)
 
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        return intake.from_form(request.form, upload.stream if upload else None, region)
+        files = {
+            name: [part.stream for part in request.files.getlist(name)]
+            for name in request.files
+        }
+        return intake.from_form(request.form.to_dict(flat=False), files, region)
 
     raise UnsupportedMediaType(
         "send application/json or multipart/form-data with a CSV file, not "

@@ -835,6 +835,39 @@ def test_a_csv_upload_without_a_file_or_a_message_is_400_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("parts", "name"),
+    [
+        ({"schedule": "now"}, "schedule"),
+        ({"message": [TEXT, "Second text"]}, "message"),
+        ({"file": ["+1 201 200 0000", "+1 201 200 0001"]}, "file"),
+        ({"recipients": "+1 201 200 0001"}, "recipients"),
+    ],
+    ids=["unknown-field", "message-twice", "file-twice", "recipients-beside-file"],
+)
+def test_a_form_field_unknown_repeated_or_beside_the_file_is_400_naming_it(
+    app: Flask,
+    client: FlaskClient,
+    sandbox: SandboxServer,
+    parts: dict[str, Any],
+    name: str,
+) -> None:
+    files = [
+        FileStorage(io.BytesIO(content.encode()), "contacts.csv", "file")
+        for content in parts.get("file", ["+1 201 200 0000"])
+    ]
+    boundary, body = encode_multipart({"message": TEXT, **parts, "file": files})
+
+    response = send_raw(client, body, f"multipart/form-data; boundary={boundary}")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert name in error["message"]
+    assert error["details"] == {"fields": [name]}
+    assert sandbox.destinations() == {}
+    assert stored_rows(app) == {"campaigns": 0, "batches": 0, "recipients": 0}
+
+
+@pytest.mark.parametrize(
     ("rows", "line"),
     [
         (["phone", "+1 201 200 0000", '"+1 201 200 0001', "+1 201 200 0002"], 3),
