@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import re
 import unicodedata
 from collections import Counter
@@ -80,6 +81,21 @@ class SendRequest:
     sender: str | None = None
     gsm_safe: bool = False
     exclude_landlines: bool = False
+
+
+def read_json(data: bytes) -> Any:
+    """Parse a JSON body; a key given twice in one object is refused rather than
+    the last value quietly winning."""
+    try:
+        return json.loads(data, object_pairs_hook=_json_object)
+    except (ValueError, RecursionError):
+        # Deeply nested JSON makes the parser raise RecursionError.
+        raise InvalidRequest("the body is not valid JSON") from None
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    _check_given_once(Counter(name for name, _ in pairs))
+    return dict(pairs)
 
 
 def from_json(body: Any, default_region: str) -> SendRequest:

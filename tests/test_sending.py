@@ -396,6 +396,33 @@ def test_an_unknown_field_is_listed_in_the_details(
     assert error_of(response)["details"] == {"fields": ["recipent", "schedule"]}
 
 
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (
+            '{"recipients": ["+12012000000"], "message": "hi", "message": "bye"}',
+            "message",
+        ),
+        (
+            '{"recipients": ["+12012000000"], "message": "hi", '
+            '"sender": "Acme", "sender": "Other"}',
+            "sender",
+        ),
+    ],
+    ids=["message", "sender"],
+)
+def test_a_key_repeated_in_the_json_body_is_400_naming_it(
+    client: FlaskClient, sandbox: SandboxServer, body: str, key: str
+) -> None:
+    response = send_raw(client, body, "application/json")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert key in error["message"]
+    assert error["details"] == {"fields": [key]}
+    assert sandbox.destinations() == {}
+
+
 @pytest.mark.parametrize("form", ["json", "csv"])
 def test_a_body_over_max_request_bytes_is_refused_413_and_sends_nothing(
     make_app: Callable[..., Flask], sandbox: SandboxServer, form: str
