@@ -24,6 +24,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from bulksms.models import Batch, Campaign, Recipient
 from bulksms.sandbox import SandboxServer
 from bulksms.store import get_store
+from bulksms.suppressions import suppress
 
 # CI runs this whole file again on PostgreSQL and Redis.
 pytestmark = pytest.mark.scaled
@@ -72,7 +73,11 @@ def error_of(response: TestResponse) -> dict[str, Any]:
 
 def counts(campaign: dict[str, Any]) -> dict[str, int]:
     """The recipient counts of a campaign, without the list of rejected inputs."""
-    return {k: v for k, v in campaign["recipients"].items() if k != "rejected"}
+    return {
+        k: v
+        for k, v in campaign["recipients"].items()
+        if k not in ("rejected", "rejected_truncated")
+    }
 
 
 def stored_rows(app: Flask) -> dict[str, int]:
@@ -1035,6 +1040,25 @@ def test_reading_a_campaign_back_shows_the_counts_of_the_send(
         (1000, "submitted"),
         (200, "submitted"),
     ]
+
+
+@pytest.mark.parametrize("invalid", [999, 1000], ids=["1000-rejected", "1001-rejected"])
+def test_a_campaign_says_when_its_rejected_list_is_cut_and_links_to_all_of_it(
+    app: Flask, client: FlaskClient, sandbox: SandboxServer, invalid: int
+) -> None:
+    opted_out = numbers(2)[1]
+    with app.app_context(), get_store().session() as session:
+        suppress(session, opted_out, reason="opted out", source="inbound")
+    entries = [*numbers(2), *(f"nope {n}" for n in range(invalid))]
+
+    sent = send(client, {"recipients": entries, "message": TEXT}).get_json()
+
+    recipients = sent["recipients"]
+    assert len(recipients["rejected"]) == 1000
+    assert recipients["rejected_truncated"] is (invalid + 1 > 1000)
+    listed = client.get(sent["links"]["rejected"], headers=AUTH).get_json()
+    assert listed["total"] == invalid + 1
+    assert {r["bucket"] for r in listed["recipients"]} == {"invalid", "suppressed"}
 
 
 def test_an_unknown_campaign_id_is_404_json(
