@@ -385,6 +385,8 @@ class CampaignService:
             )
 
         pages = -(-total // per_page)
+        # Past the last page, the way back is the last page, not the one before.
+        previous = min(page - 1, pages)
         base = f"/api/bulk-sms/{campaign_id}/recipients?per_page={per_page}"
         base += f"&status={status}" if status else ""
         return {
@@ -395,7 +397,7 @@ class CampaignService:
             "pages": pages,
             "links": {
                 "next": f"{base}&page={page + 1}" if page < pages else None,
-                "prev": f"{base}&page={page - 1}" if page > 1 else None,
+                "prev": f"{base}&page={previous}" if previous else None,
             },
         }
 

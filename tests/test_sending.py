@@ -547,6 +547,30 @@ def test_a_page_that_is_not_a_plain_positive_number_is_400_not_500(
     assert "'page'" in error_of(response)["message"]
 
 
+@pytest.mark.parametrize(
+    ("status", "last_page"), [(None, 2), ("suppressed", None)], ids=["rows", "no-rows"]
+)
+def test_a_page_past_the_last_links_back_to_the_last_page_or_to_none(
+    client: FlaskClient,
+    sandbox: SandboxServer,
+    status: str | None,
+    last_page: int | None,
+) -> None:
+    campaign = send(client, {"recipients": numbers(3), "message": TEXT}).get_json()
+    listing = campaign["links"]["recipients"]
+    query = {"page": 10**9, "per_page": 2, **({"status": status} if status else {})}
+
+    response = client.get(listing, query_string=query, headers=AUTH)
+
+    assert response.status_code == 200
+    page = response.get_json()
+    assert page["recipients"] == []
+    assert page["links"] == {
+        "next": None,
+        "prev": f"{listing}?per_page=2&page={last_page}" if last_page else None,
+    }
+
+
 # --- normalisation through the API ----------------------------------------------
 
 
