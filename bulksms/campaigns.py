@@ -239,7 +239,10 @@ class CampaignService:
                     "invalid": campaign.invalid,
                     "duplicates": campaign.duplicates,
                     "suppressed": campaign.suppressed,
-                    "rejected": ledger.rejected(session, campaign.id),
+                    **_rejected(
+                        ledger.rejected(session, campaign.id),
+                        campaign.invalid + campaign.suppressed,
+                    ),
                 },
             )
 
@@ -275,7 +278,7 @@ class CampaignService:
                     if is_landline(recipient.e164):
                         landlines.append(recipient.e164)
                 elif (
-                    recipient.bucket in (Bucket.INVALID, Bucket.SUPPRESSED)
+                    recipient.bucket in ledger.REJECTED_BUCKETS
                     and len(rejected) < ledger.REJECTED_SHOWN
                 ):
                     rejected.append(
@@ -288,7 +291,7 @@ class CampaignService:
             "duplicates": counts[Bucket.DUPLICATE],
             "suppressed": counts[Bucket.SUPPRESSED],
             "invalid": counts[Bucket.INVALID],
-            "rejected": rejected,
+            **_rejected(rejected, counts[Bucket.INVALID] + counts[Bucket.SUPPRESSED]),
             # Fixed-line numbers usually cannot receive SMS; "exclude_landlines"
             # on the send drops them.
             "landlines": {
@@ -372,7 +375,7 @@ class CampaignService:
                 "duplicates": campaign.duplicates,
                 "suppressed": campaign.suppressed,
                 "invalid": campaign.invalid,
-                "rejected": rejected,
+                **_rejected(rejected, campaign.invalid + campaign.suppressed),
             },
             "message": analyse(campaign.text).to_dict(),
             "batches": [_batch_view(b) for b in batches],
@@ -384,21 +387,26 @@ class CampaignService:
             "links": {
                 "self": f"/api/bulk-sms/{campaign.id}",
                 "recipients": f"/api/bulk-sms/{campaign.id}/recipients",
+                "rejected": f"/api/bulk-sms/{campaign.id}/recipients?status="
+                + ",".join(ledger.REJECTED_BUCKETS),
             },
         }
 
     def recipients(
         self, campaign_id: str, status: str | None, page: int, per_page: int
     ) -> dict[str, Any]:
-        """One page of the campaign's recipients, optionally of one status."""
-        if status is not None and status not in ledger.RECIPIENT_FILTERS:
+        """One page of the campaign's recipients, optionally of some statuses
+        (``invalid,suppressed``)."""
+        statuses = status.split(",") if status else []
+        if not set(statuses) <= set(ledger.RECIPIENT_FILTERS):
             raise InvalidRequest(
-                f"'status' must be one of: {', '.join(ledger.RECIPIENT_FILTERS)}"
+                "'status' must be one or more, comma-separated, of: "
+                + ", ".join(ledger.RECIPIENT_FILTERS)
             )
 
         with self._store.session() as session:
             self._get(session, campaign_id)
-            condition = ledger.recipient_filter(status) if status else None
+            condition = ledger.recipient_filter(statuses) if statuses else None
             total, rows = ledger.recipients_page(
                 session,
                 campaign_id,
@@ -408,6 +416,8 @@ class CampaignService:
             )
 
         pages = -(-total // per_page)
+        # Past the last page, the way back is the last page, not the one before.
+        previous = min(page - 1, pages)
         base = f"/api/bulk-sms/{campaign_id}/recipients?per_page={per_page}"
         base += f"&status={status}" if status else ""
         return {
@@ -418,9 +428,15 @@ class CampaignService:
             "pages": pages,
             "links": {
                 "next": f"{base}&page={page + 1}" if page < pages else None,
-                "prev": f"{base}&page={page - 1}" if page > 1 else None,
+                "prev": f"{base}&page={previous}" if previous else None,
             },
         }
+
+
+def _rejected(listed: list[dict[str, str | None]], count: int) -> dict[str, Any]:
+    """The first rejected inputs, and whether the ``count`` of them is more than
+    the list holds."""
+    return {"rejected": listed, "rejected_truncated": count > len(listed)}
 
 
 def _recipient_view(recipient: Recipient) -> dict[str, Any]:

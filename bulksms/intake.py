@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
 import phonenumbers
 
 from bulksms.errors import InvalidRequest
-from bulksms.recipients import MAX_SENDER_LENGTH
+from bulksms.recipients import SENDER_RULE, is_valid_sender
 
 JSON_FIELDS = frozenset(
     {
@@ -30,21 +33,44 @@ JSON_FIELDS = frozenset(
     }
 )
 
-# Column names a contact export commonly uses for the number, matched without case.
-PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
+# A form carries the recipients as a CSV file part instead.
+FORM_FIELDS = (JSON_FIELDS - {"recipients"}) | {"file"}
+
+# Column names a contact export uses for the number, compared without case,
+# spaces, dashes or underscores. Mobile names come first: when a file has both,
+# the mobile column is the one that can receive a text.
+PHONE_COLUMNS = (
+    "mobile",
+    "mobile phone",
+    "mobile number",
+    "mobile no",
+    "cell",
+    "cell phone",
+    "cell number",
+    "msisdn",
+    "phone",
+    "phone number",
+    "phone no",
+    "telephone",
+    "telephone number",
+    "tel",
+    "number",
+    "contact number",
+    "to",
+)
 
 # How a form field spells true or false; a checkbox sends "on".
 _FORM_TRUE = ("1", "true", "yes", "on")
 _FORM_FALSE = ("0", "false", "no", "off")
 
-# The csv module's strict errors, said the way someone editing the file sees them.
-_CSV_PROBLEMS = {
-    "unexpected end of data": "a quote opened there is never closed",
-    "',' expected after '\"'": (
-        "text follows a closing quote (a quote inside a quoted field is written "
-        'twice: "")'
-    ),
-}
+# The separators contact exports use: spreadsheets where a comma is the decimal
+# mark write semicolons, and some tools write tabs or vertical bars.
+CSV_DELIMITERS = ",;\t|"
+
+# What the delimiter is guessed from: enough rows to show a pattern, and a bound
+# on the sniffer's work whatever the file holds.
+_SNIFF_LINES = 20
+_SNIFF_CHARACTERS = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,16 +83,27 @@ class SendRequest:
     exclude_landlines: bool = False
 
 
+def read_json(data: bytes) -> Any:
+    """Parse a JSON body; a key given twice in one object is refused rather than
+    the last value quietly winning."""
+    try:
+        return json.loads(data, object_pairs_hook=_json_object)
+    except (ValueError, RecursionError):
+        # Deeply nested JSON makes the parser raise RecursionError.
+        raise InvalidRequest("the body is not valid JSON") from None
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    _check_given_once(Counter(name for name, _ in pairs))
+    return dict(pairs)
+
+
 def from_json(body: Any, default_region: str) -> SendRequest:
     """Validate a parsed JSON body."""
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
 
-    unknown = sorted(set(body) - JSON_FIELDS)
-    if unknown:
-        raise InvalidRequest(
-            f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown}
-        )
+    _check_known(body, JSON_FIELDS)
 
     recipients = body.get("recipients")
     if not isinstance(recipients, list):
@@ -93,22 +130,39 @@ def from_json(body: Any, default_region: str) -> SendRequest:
 
 
 def from_form(
-    form: Mapping[str, str], upload: IO[bytes] | None, default_region: str
+    form: Mapping[str, Sequence[str]],
+    files: Mapping[str, Sequence[IO[bytes]]],
+    default_region: str,
 ) -> SendRequest:
-    """Validate a ``multipart/form-data`` request with a CSV file."""
-    if upload is None:
+    """Validate a ``multipart/form-data`` request: every field and file part by
+    name, with all the values each name was given."""
+    given = Counter({name: len(values) for name, values in form.items()})
+    given.update({name: len(values) for name, values in files.items()})
+    _check_given_once(given)
+    if "recipients" in given:
+        raise InvalidRequest(
+            "'recipients' cannot be a form field: the CSV file is the list (send "
+            "'recipients' in a JSON body instead)",
+            details={"fields": ["recipients"]},
+        )
+    if "file" not in files:
         raise InvalidRequest("a CSV file field ('file') is required")
+    _check_known(given, FORM_FIELDS)
 
-    flags = {name: _form_flag(form, name) for name in ("gsm_safe", "exclude_landlines")}
+    (upload,) = files["file"]
+    fields = {name: value for name, (value,) in form.items()}
+    flags = {
+        name: _form_flag(fields, name) for name in ("gsm_safe", "exclude_landlines")
+    }
     recipients = list(read_csv_numbers(upload))
     if not recipients:
         raise InvalidRequest("the CSV file has no rows")
 
     return SendRequest(
         recipients=recipients,
-        message=_message(form.get("message")),
-        region=_region(form.get("default_region"), default_region),
-        sender=_sender(form),
+        message=_message(fields.get("message")),
+        region=_region(fields.get("default_region"), default_region),
+        sender=_sender(fields),
         **flags,
     )
 
@@ -116,7 +170,8 @@ def from_form(
 def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     """Yield the phone column of a CSV file: the column named like a phone
     number (``phone``, ``mobile``, ...) when the first row is a header, else the
-    first column of every row."""
+    first column of every row. Columns are split by whichever of
+    ``CSV_DELIMITERS`` the first lines use."""
     # With newline="" only CR and LF end a row, as in the csv module's own
     # reading; Python's line splitting would also cut a row at a form feed or a
     # U+2028 inside a name.
@@ -138,9 +193,20 @@ def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:
     if first is None:
         return
 
-    # "Phone Number" and "phone-number" name the same column as "phone_number".
-    header = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in first]
-    column = next((header.index(c) for c in PHONE_COLUMNS if c in header), None)
+    header = [_column_key(cell) for cell in first]
+    column = next(
+        (header.index(key) for key in map(_column_key, PHONE_COLUMNS) if key in header),
+        None,
+    )
+    if column is None and _is_header(first):
+        # Reading the first column would send to whatever it holds and count the
+        # header as a recipient.
+        raise InvalidRequest(
+            "'file': the first row is a header but no column in it is named like "
+            f"a phone number; columns found: {', '.join(first)}; name the number "
+            f"column one of: {', '.join(PHONE_COLUMNS)}",
+            details={"columns": first, "recognised": list(PHONE_COLUMNS)},
+        )
     if column is None:
         column = 0
         if first:
@@ -153,6 +219,18 @@ def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:
             yield ""
 
 
+def _column_key(name: str) -> str:
+    """A column name as compared: "Mobile Phone" and "mobile_phone" are one."""
+    return re.sub(r"[\s_-]+", "", name).casefold()
+
+
+def _is_header(row: list[str]) -> bool:
+    """True when no cell of ``row`` holds a digit, so it holds no phone number."""
+    return any(cell.strip() for cell in row) and not any(
+        character.isdigit() for cell in row for character in cell
+    )
+
+
 def _csv_rows(text: IO[str]) -> Iterator[list[str]]:
     """The rows of a CSV text; a malformed row is an ``InvalidRequest`` naming
     the line it starts on.
@@ -160,7 +238,9 @@ def _csv_rows(text: IO[str]) -> Iterator[list[str]]:
     Strict reading refuses a stray quote: left alone, an unclosed one would
     quietly make one field of every row after it.
     """
-    reader = csv.reader(text, strict=True)
+    head = list(itertools.islice(text, _SNIFF_LINES))
+    delimiter = _delimiter("".join(head)[:_SNIFF_CHARACTERS])
+    reader = csv.reader(itertools.chain(head, text), delimiter=delimiter, strict=True)
     while True:
         line = reader.line_num + 1
         try:
@@ -168,12 +248,57 @@ def _csv_rows(text: IO[str]) -> Iterator[list[str]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            problem = _CSV_PROBLEMS.get(str(exc), str(exc))
+            problem = _csv_problem(str(exc), delimiter)
             raise InvalidRequest(
                 f"the CSV file is malformed at line {line}: {problem}",
                 details={"line": line},
             ) from None
         yield row
+
+
+def _delimiter(sample: str) -> str:
+    """The one of ``CSV_DELIMITERS`` that splits the sample's lines alike.
+
+    Only the delimiter is taken from the sniffer; quoting stays the strict
+    reading's own.
+    """
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        # A single column has no delimiter to find, and a comma splits nothing.
+        return ","
+
+
+def _csv_problem(error: str, delimiter: str) -> str:
+    """The csv module's strict error, said the way someone editing the file
+    sees it."""
+    if error == "unexpected end of data":
+        return "a quote opened there is never closed"
+    if error == f"'{delimiter}' expected after '\"'":
+        return (
+            "text follows a closing quote (a quote inside a quoted field is "
+            'written twice: "")'
+        )
+    return error
+
+
+def _check_known(names: Iterable[str], known: frozenset[str]) -> None:
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown}
+        )
+
+
+def _check_given_once(given: Counter[str]) -> None:
+    # Keeping the first or the last of two values would be a silent guess at
+    # which one the caller meant.
+    repeated = sorted(name for name, count in given.items() if count > 1)
+    if repeated:
+        raise InvalidRequest(
+            f"field(s) given more than once: {', '.join(repeated)}",
+            details={"fields": repeated},
+        )
 
 
 def _message(value: Any) -> str:
@@ -202,11 +327,8 @@ def _region(value: Any, default: str) -> str:
 
 def _sender(body: Mapping[str, Any]) -> str | None:
     sender = _optional_text(body, "sender")
-    if sender is not None and len(sender) > MAX_SENDER_LENGTH:
-        raise InvalidRequest(
-            f"'sender' is over {MAX_SENDER_LENGTH} characters: Plivo sends from a "
-            "phone number or from a name of at most 11 characters"
-        )
+    if sender is not None and not is_valid_sender(sender):
+        raise InvalidRequest(f"'sender' is not one Plivo can send from: {SENDER_RULE}")
     return sender
 
 

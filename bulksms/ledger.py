@@ -51,6 +51,9 @@ from bulksms.states import (
 )
 
 BATCH_SIZE = 1000
+# The responses list the inputs of these buckets as "rejected", the first
+# REJECTED_SHOWN of them.
+REJECTED_BUCKETS = (Bucket.INVALID.value, Bucket.SUPPRESSED.value)
 REJECTED_SHOWN = 1000
 
 # Rows go to the database in chunks, so a huge list never sits in memory twice.
@@ -510,7 +513,7 @@ def rejected(session: Session, campaign_id: str) -> list[dict[str, str | None]]:
         select(Recipient.input, Recipient.reason)
         .where(
             Recipient.campaign_id == campaign_id,
-            Recipient.bucket.in_([Bucket.INVALID.value, Bucket.SUPPRESSED.value]),
+            Recipient.bucket.in_(REJECTED_BUCKETS),
         )
         .order_by(Recipient.position)
         .limit(REJECTED_SHOWN)
@@ -738,9 +741,13 @@ def _insert_ignoring_duplicates(session: Session, table: type[Base]) -> Any:
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
-def recipient_filter(name: str) -> ColumnElement[bool]:
-    """The condition for a ``status`` filter of the recipients listing: an intake
-    bucket, a submission state or a delivery status."""
+def recipient_filter(names: Iterable[str]) -> ColumnElement[bool]:
+    """The condition for a ``status`` filter of the recipients listing: any of
+    ``names``, each an intake bucket, a submission state or a delivery status."""
+    return or_(*(_recipient_condition(name) for name in names))
+
+
+def _recipient_condition(name: str) -> ColumnElement[bool]:
     if name in Bucket.__members__.values():
         return Recipient.bucket == name
     if name in SubmissionState.__members__.values():

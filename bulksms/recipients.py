@@ -9,6 +9,7 @@ full-width or Arabic-Indic digits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,9 +21,16 @@ from phonenumbers import NumberParseException, PhoneNumberType
 # from making the parser do pathological work.
 MAX_INPUT_LENGTH = 64
 
-# Plivo sends from a number of at most 15 digits or a name of at most 11
-# characters; 20 leaves room for a number written with spaces or dashes.
-MAX_SENDER_LENGTH = 20
+# Plivo's rule for an alphanumeric sender ID.
+_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+# E.164 allows at most 15 digits.
+_SENDER_DIGITS = re.compile(r"\+?[0-9]{1,15}")
+
+SENDER_RULE = (
+    "a sender is a phone number in international form, digits with an optional "
+    "leading + (+14155550100 or 14155550100), or a sender ID of 1 to 11 letters, "
+    "digits and spaces with at least one letter"
+)
 
 # Stands in for a NUL in an input as stored and shown: PostgreSQL cannot hold a
 # NUL in text, and the entry must still be listed as given.
@@ -110,6 +118,24 @@ def is_landline(e164: str) -> bool:
     return phonenumbers.number_type(number) in _LANDLINE_TYPES
 
 
+def is_valid_sender(sender: str) -> bool:
+    """True when Plivo can send from ``sender`` as written (see ``SENDER_RULE``).
+
+    Plivo reads a number of digits alone as international, so ``14155550100`` is
+    checked as ``+14155550100`` and a national ``4155550100`` is not a number.
+    """
+    if _SENDER_ID.fullmatch(sender):
+        return True
+    if not _SENDER_DIGITS.fullmatch(sender):
+        return False
+
+    try:
+        number = phonenumbers.parse("+" + sender.removeprefix("+"))
+    except NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(number)
+
+
 def sender_number(sender: str | None, region: str) -> str | None:
     """The sender in E.164 when it is a phone number, else None (alphanumeric).
 
@@ -140,9 +166,9 @@ def sort_recipients(
     """Sort raw inputs into buckets, one ``Recipient`` per input, in input order.
 
     The first spelling of a number is accepted and later ones are duplicates. The
-    sender's own number is invalid for this campaign, because Plivo's SDK refuses
-    a whole batch that contains it. Each input is kept as given, except that a
-    NUL becomes ``NUL_REPLACEMENT``.
+    sender's own number, in every spelling, is invalid for this campaign, because
+    Plivo's SDK refuses a whole batch that contains it. Each input is kept as
+    given, except that a NUL becomes ``NUL_REPLACEMENT``.
     """
     seen: set[str] = set()
     own_number = sender_number(sender, region)
@@ -155,12 +181,14 @@ def sort_recipients(
             yield Recipient(given, None, Bucket.INVALID, str(exc))
             continue
 
-        if e164 in seen:
+        # Checked before duplicates: every spelling of the sender's number is
+        # dropped for that reason, not only the first.
+        if e164 == own_number:
+            yield Recipient(given, e164, Bucket.INVALID, "the sender's own number")
+        elif e164 in seen:
             yield Recipient(
                 given, e164, Bucket.DUPLICATE, "duplicate of an earlier entry"
             )
-        elif e164 == own_number:
-            yield Recipient(given, e164, Bucket.INVALID, "the sender's own number")
         elif is_suppressed(e164):
             yield Recipient(given, e164, Bucket.SUPPRESSED, "opted out")
         elif exclude_landlines and is_landline(e164):

@@ -114,19 +114,14 @@ def _parse_send_request() -> intake.SendRequest:
     region = current_app.config["BULKSMS_SETTINGS"].default_region
 
     if request.mimetype == "application/json":
-        try:
-            body = request.get_json(silent=True)
-        except RecursionError:
-            # Deeply nested JSON makes the parser raise this, not the
-            # ValueError that silent=True turns into None.
-            body = None
-        if body is None:
-            raise InvalidRequest("the body is not valid JSON")
-        return intake.from_json(body, region)
+        return intake.from_json(intake.read_json(request.get_data()), region)
 
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        return intake.from_form(request.form, upload.stream if upload else None, region)
+        files = {
+            name: [part.stream for part in request.files.getlist(name)]
+            for name in request.files
+        }
+        return intake.from_form(request.form.to_dict(flat=False), files, region)
 
     raise UnsupportedMediaType(
         "send application/json or multipart/form-data with a CSV file, not "

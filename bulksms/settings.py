@@ -20,6 +20,8 @@ from limits import parse_many
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from bulksms.recipients import SENDER_RULE, is_valid_sender
+
 PLIVO_AUTH_ID = "PLIVO_AUTH_ID"
 PLIVO_AUTH_TOKEN = "PLIVO_AUTH_TOKEN"  # noqa: S105 (a variable name, not a secret)
 PLIVO_SENDER_ID = "PLIVO_SENDER_ID"
@@ -118,7 +120,7 @@ class Settings:
         auth_id = source.auth_id()
         auth_token = source.required(PLIVO_AUTH_TOKEN)
 
-        sender = source.text(PLIVO_SENDER_ID)
+        sender = source.sender(PLIVO_SENDER_ID)
         powerpack = source.text(PLIVO_POWERPACK_UUID)
         if sender and powerpack:
             raise SettingsError(
@@ -240,6 +242,15 @@ class _Source:
         if len(value) != 20 or value[:2] not in ("MA", "SA"):
             raise SettingsError(
                 f"{PLIVO_AUTH_ID} must be 20 characters starting with MA or SA"
+            )
+        return value
+
+    def sender(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not is_valid_sender(value):
+            raise SettingsError(
+                f"{name} is not a sender Plivo can send from, got {value!r}: "
+                + SENDER_RULE
             )
         return value
 

@@ -106,7 +106,8 @@ def error_of(response: TestResponse) -> dict[str, Any]:
 
 
 def counts(recipients: dict[str, Any]) -> dict[str, int]:
-    return {k: v for k, v in recipients.items() if k not in ("rejected", "landlines")}
+    listed = ("rejected", "rejected_truncated", "landlines")
+    return {k: v for k, v in recipients.items() if k not in listed}
 
 
 def e164(number: str) -> str:
@@ -319,6 +320,20 @@ def test_an_estimate_counts_a_suppressed_number_and_leaves_the_list_as_it_was(
     assert suppression_list(app) == before
     assert stored_rows(app)["campaigns"] == 0
     assert sandbox.destinations() == {}
+
+
+@pytest.mark.parametrize("invalid", [1000, 1001])
+def test_the_estimate_says_when_its_list_of_rejected_inputs_is_cut_at_1000(
+    client: FlaskClient, sandbox: SandboxServer, invalid: int
+) -> None:
+    entries = [*numbers(1), *(f"nope {n}" for n in range(invalid))]
+
+    response = post(client, ESTIMATE, {"recipients": entries, "message": TEXT})
+
+    recipients = response.get_json()["recipients"]
+    assert recipients["invalid"] == invalid
+    assert len(recipients["rejected"]) == 1000
+    assert recipients["rejected_truncated"] is (invalid > 1000)
 
 
 def test_the_estimate_uses_the_shipped_rates_without_rates_file(

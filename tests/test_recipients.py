@@ -125,6 +125,19 @@ def test_the_senders_own_number_is_invalid_in_any_spelling(
     ]
 
 
+def test_every_spelling_of_the_senders_own_number_carries_the_sender_reason() -> None:
+    inputs = ["(415) 555-0100", "+1 415 555 0101", "14155550100", "+14155550100"]
+
+    sorted_ = list(sort_recipients(inputs, region="US", sender="+14155550100"))
+
+    assert buckets(sorted_) == [
+        ("(415) 555-0100", Bucket.INVALID, "the sender's own number"),
+        ("+1 415 555 0101", Bucket.ACCEPTED, None),
+        ("14155550100", Bucket.INVALID, "the sender's own number"),
+        ("+14155550100", Bucket.INVALID, "the sender's own number"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("sender", "region", "e164"),
     [

@@ -292,6 +292,9 @@ def test_duplicates_collapse_and_invalid_entries_are_listed(
         ({"src": SENDER, "dst": "14155550100", "text": "a" * 1601}, "too long"),
         ({"src": SENDER, "dst": "14155550100", "text": "ç" * 738}, "too long"),
         ({"src": SENDER, "dst": "14155550100", "text": "😀" * 369}, "too long"),
+        ({"src": "!!!", "dst": "14155550100", "text": "hi"}, "invalid src"),
+        ({"src": "A" * 16, "dst": "14155550100", "text": "hi"}, "invalid src"),
+        ({"src": "12345", "dst": "14155550100", "text": "hi"}, "invalid src"),
     ],
     ids=[
         "no dst",
@@ -305,6 +308,9 @@ def test_duplicates_collapse_and_invalid_entries_are_listed(
         "gsm7 over 1600",
         "ucs2 over 737",
         "emoji over 737 units",
+        "src symbols",
+        "src over 11 characters",
+        "src digits not a number",
     ],
 )
 def test_invalid_requests_are_refused_like_plivo(

@@ -75,6 +75,8 @@ def test_the_environment_is_read_and_explicit_overrides_win(
             ("send_rate_limit", "10/second; 300/minute"),
         ),
         ({"PLIVO_TIMEOUT": " 2.5 "}, ("plivo_timeout", 2.5)),
+        ({"PLIVO_SENDER_ID": "Acme Shop 1"}, ("plivo_sender_id", "Acme Shop 1")),
+        ({"PLIVO_SENDER_ID": "442079460018"}, ("plivo_sender_id", "442079460018")),
         (
             {"PLIVO_SENDER_ID": None, "PLIVO_POWERPACK_UUID": "pp-1"},
             ("plivo_powerpack_uuid", "pp-1"),
@@ -104,6 +106,8 @@ def test_the_environment_is_read_and_explicit_overrides_win(
         "log-format",
         "rate-limit",
         "timeout",
+        "sender-id",
+        "sender-digits-only",
         "pool",
         "postgresql",
         "sqlite",
@@ -173,6 +177,21 @@ def test_a_bad_setting_is_refused_with_a_message_naming_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=variable):
         load(**changes)
+
+
+@pytest.mark.parametrize(
+    "sender", ["!!!", "A" * 16, "Acme Shop 12", "12345", "+1 415 555 0100"]
+)
+def test_a_sender_plivo_cannot_send_from_stops_start_up_in_one_line_naming_it(
+    sender: str,
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        create_app({**VALID, "PLIVO_SENDER_ID": sender})
+
+    message = str(raised.value)
+    assert message.startswith("PLIVO_SENDER_ID ")
+    assert "1 to 11 letters, digits and spaces" in message
+    assert "\n" not in message
 
 
 def test_the_app_refuses_to_start_with_a_bad_setting() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bulksms.errors import TextTooLong
+from bulksms.recipients import SENDER_RULE, is_valid_sender
 from bulksms.segments import TextFacts, analyse, check_limits
 
 MAX_DESTINATIONS = 1000
@@ -63,6 +64,9 @@ def parse_send_request(body: Mapping[str, Any]) -> SendRequest:
         raise ApiError(
             400, "specify either src or powerpack_uuid to send a message, not both"
         )
+
+    if src is not None and not is_valid_sender(src):
+        raise ApiError(400, f"invalid src {src!r}: {SENDER_RULE}")
 
     message_type = body.get("type", "sms")
     if message_type != "sms":
