@@ -25,11 +25,14 @@ MAX_INPUT_LENGTH = 64
 _SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 # E.164 allows at most 15 digits.
 _SENDER_DIGITS = re.compile(r"\+?[0-9]{1,15}")
+# A short code: 3 to 8 digits, no "+", as carriers assign them (5 or 6 in the US
+# and Canada); libphonenumber knows none of them as a number.
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
 
 SENDER_RULE = (
     "a sender is a phone number in international form, digits with an optional "
-    "leading + (+14155550100 or 14155550100), or a sender ID of 1 to 11 letters, "
-    "digits and spaces with at least one letter"
+    "leading + (+14155550100 or 14155550100), a short code of 3 to 8 digits, or a "
+    "sender ID of 1 to 11 letters, digits and spaces with at least one letter"
 )
 
 # Stands in for a NUL in an input as stored and shown: PostgreSQL cannot hold a
@@ -124,7 +127,7 @@ def is_valid_sender(sender: str) -> bool:
     Plivo reads a number of digits alone as international, so ``14155550100`` is
     checked as ``+14155550100`` and a national ``4155550100`` is not a number.
     """
-    if _SENDER_ID.fullmatch(sender):
+    if _SENDER_ID.fullmatch(sender) or _SHORT_CODE.fullmatch(sender):
         return True
     if not _SENDER_DIGITS.fullmatch(sender):
         return False

@@ -294,7 +294,7 @@ def test_duplicates_collapse_and_invalid_entries_are_listed(
         ({"src": SENDER, "dst": "14155550100", "text": "😀" * 369}, "too long"),
         ({"src": "!!!", "dst": "14155550100", "text": "hi"}, "invalid src"),
         ({"src": "A" * 16, "dst": "14155550100", "text": "hi"}, "invalid src"),
-        ({"src": "12345", "dst": "14155550100", "text": "hi"}, "invalid src"),
+        ({"src": "123456789", "dst": "14155550100", "text": "hi"}, "invalid src"),
     ],
     ids=[
         "no dst",

@@ -619,8 +619,15 @@ def test_a_sender_set_in_plivos_digits_only_form_is_still_dropped_from_the_list(
 
 @pytest.mark.parametrize(
     "sender",
-    ["+14155550199", "14155550199", "Acme Shop 1", "A"],
-    ids=["e164", "digits-only", "11-characters", "one-letter"],
+    ["+14155550199", "14155550199", "Acme Shop 1", "A", "12345", "24681357"],
+    ids=[
+        "e164",
+        "digits-only",
+        "11-characters",
+        "one-letter",
+        "short-code",
+        "8-digits",
+    ],
 )
 def test_a_number_or_a_sender_id_plivo_takes_is_sent_from(
     client: FlaskClient, sandbox: SandboxServer, sender: str
@@ -640,7 +647,7 @@ def test_a_number_or_a_sender_id_plivo_takes_is_sent_from(
         "Acme Shop 12",
         "A" * 16,
         "Caf\u00e9",
-        "12345",
+        "123456789",
         "+1 (415) 555-0199",
         "4155550199",
         "+1 (415) 555-0199 00",

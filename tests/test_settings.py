@@ -77,6 +77,7 @@ def test_the_environment_is_read_and_explicit_overrides_win(
         ({"PLIVO_TIMEOUT": " 2.5 "}, ("plivo_timeout", 2.5)),
         ({"PLIVO_SENDER_ID": "Acme Shop 1"}, ("plivo_sender_id", "Acme Shop 1")),
         ({"PLIVO_SENDER_ID": "442079460018"}, ("plivo_sender_id", "442079460018")),
+        ({"PLIVO_SENDER_ID": "24681"}, ("plivo_sender_id", "24681")),
         (
             {"PLIVO_SENDER_ID": None, "PLIVO_POWERPACK_UUID": "pp-1"},
             ("plivo_powerpack_uuid", "pp-1"),
@@ -108,6 +109,7 @@ def test_the_environment_is_read_and_explicit_overrides_win(
         "timeout",
         "sender-id",
         "sender-digits-only",
+        "sender-short-code",
         "pool",
         "postgresql",
         "sqlite",
@@ -180,7 +182,7 @@ def test_a_bad_setting_is_refused_with_a_message_naming_the_variable(
 
 
 @pytest.mark.parametrize(
-    "sender", ["!!!", "A" * 16, "Acme Shop 12", "12345", "+1 415 555 0100"]
+    "sender", ["!!!", "A" * 16, "Acme Shop 12", "123456789", "+1 415 555 0100"]
 )
 def test_a_sender_plivo_cannot_send_from_stops_start_up_in_one_line_naming_it(
     sender: str,
