@@ -11,9 +11,10 @@ import click
 from dotenv import load_dotenv
 
 from bulksms import logs
+from bulksms.errors import TextTooLong
 from bulksms.migrate import db_command
 from bulksms.sandbox.cli import sandbox_command
-from bulksms.segments import analyse
+from bulksms.segments import analyse, check_limits
 from bulksms.settings import SettingsError
 
 
@@ -73,7 +74,11 @@ def demo(
 @main.command()
 @click.argument("text")
 def segments(text: str) -> None:
-    """Print how TEXT is encoded and how many SMS segments it costs."""
+    """Print how TEXT is encoded and how many SMS segments it costs; exit 1 when
+    Plivo would refuse it as too long."""
+    if not text.strip():
+        raise click.BadParameter("the text is empty; Plivo sends no empty message")
+
     facts = analyse(text)
     click.echo(f"encoding: {facts.encoding.value}")
     click.echo(f"characters: {facts.characters}")
@@ -84,6 +89,12 @@ def segments(text: str) -> None:
         click.echo(
             f"forces UCS-2: {character.character!r} ({character.name}) at {positions}"
         )
+
+    try:
+        check_limits(facts)
+    except TextTooLong as exc:
+        click.echo(f"too long: {exc.message}")
+        sys.exit(1)
 
 
 @main.command()

@@ -6,6 +6,7 @@ problem is an ``InvalidRequest`` that names the field.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -177,7 +178,7 @@ def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     # U+2028 inside a name.
     text = io.TextIOWrapper(
         stream,
-        encoding="utf-8-sig",
+        encoding=_csv_encoding(stream),
         errors="replace",
         newline="",
     )
@@ -186,6 +187,20 @@ def read_csv_numbers(stream: IO[bytes]) -> Iterator[str]:
     finally:
         # The upload is the request's to close, not this reader's.
         text.detach()
+
+
+def _csv_encoding(stream: IO[bytes]) -> str:
+    """UTF-16 when the file starts with its byte order mark, as spreadsheets'
+    "Unicode text" exports do; else UTF-8, with or without its mark."""
+    if not stream.seekable():
+        return "utf-8-sig"
+
+    start = stream.tell()
+    mark = stream.read(2)
+    stream.seek(start)
+    if mark in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    return "utf-8-sig"
 
 
 def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:

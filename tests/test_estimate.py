@@ -852,6 +852,23 @@ def test_the_segments_command_prints_the_facts_and_what_forced_ucs2() -> None:
     ]
 
 
+def test_the_segments_command_refuses_an_empty_text_and_flags_one_over_the_limit() -> (
+    None
+):
+    empty = CliRunner().invoke(main, ["segments", "  "])
+    too_long = CliRunner().invoke(main, ["segments", "a" * 1601])
+    at_limit = CliRunner().invoke(main, ["segments", "a" * 1600])
+
+    assert empty.exit_code == 2
+    assert "the text is empty" in empty.output
+    assert too_long.exit_code == 1
+    assert too_long.output.splitlines()[-1] == (
+        "too long: message is 1,601 GSM-7 characters; Plivo's limit is 1,600"
+    )
+    assert at_limit.exit_code == 0
+    assert "segments: 11" in at_limit.output
+
+
 def test_the_segments_command_counts_a_gsm7_extension_character_as_two_units() -> None:
     result = CliRunner().invoke(main, ["segments", TWO_SEGMENT_TEXT + "\u20ac"])
 

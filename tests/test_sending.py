@@ -6,6 +6,7 @@ Every outcome is read where a user would see it: the answer's status and body,
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import logging
@@ -754,6 +755,24 @@ def test_default_region_gb_reads_a_national_uk_number(
 
 
 # --- CSV upload -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_a_csv_exported_as_unicode_text_is_read_whatever_its_encoding_mark(
+    client: FlaskClient, sandbox: SandboxServer, encoding: str
+) -> None:
+    # Spreadsheets export "Unicode text" as UTF-16 with a byte order mark.
+    recipients = numbers(2)
+    text = "name\tphone\r\n" + "".join(f"Zo\u00eb\t{n}\r\n" for n in recipients)
+    content = text.encode(encoding)
+    if encoding == "utf-16-be":
+        content = codecs.BOM_UTF16_BE + content
+
+    response = upload(client, content)
+
+    assert response.status_code == 202
+    assert response.get_json()["recipients"]["accepted"] == 2
+    assert sandbox.destinations() == dict.fromkeys(recipients, 1)
 
 
 def test_a_csv_upload_reads_the_phone_column_among_others(
