@@ -143,7 +143,7 @@ def _whole_number(value: str | None, maximum: int) -> int | None:
 
 def _amount(value: str | None) -> Decimal | None:
     amount = _decimal(value)
-    if amount is None or not amount.is_finite() or amount < 0:
+    if amount is None or not amount.is_finite() or not 0 <= amount < AMOUNT_LIMIT:
         return None
     # Checked as the column rounds it: 9999999.999999 becomes 10^7.
     return amount if amount.quantize(AMOUNT_STEP) < AMOUNT_LIMIT else None

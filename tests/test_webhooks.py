@@ -813,8 +813,16 @@ def test_report_with_every_field_at_its_column_limit_is_kept(
         {"Units": "-5", "TotalAmount": "NaN"},
         {"Units": "1e400", "TotalAmount": "-Infinity", "Sequence": "nan"},
         {"Sequence": "-5", "Units": "", "TotalAmount": ""},
+        {"Units": "", "TotalAmount": "1e30"},
     ],
-    ids=["too-large", "int32-max-negative", "negative-nan", "exponents", "sequence"],
+    ids=[
+        "too-large",
+        "int32-max-negative",
+        "negative-nan",
+        "exponents",
+        "sequence",
+        "huge-amount",
+    ],
 )
 def test_a_report_s_absurd_numbers_are_dropped_and_its_status_still_applied(
     app: Flask,
