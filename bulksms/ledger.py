@@ -589,9 +589,24 @@ _EVENT_INSERTS = {
 _BATCH_OF_MESSAGE = select(_BATCH_MESSAGES.c.batch_id).where(
     _BATCH_MESSAGES.c.message_uuid == bindparam("message_uuid")
 )
+# A message UUID belongs to one recipient: the first report naming it binds
+# it, and a report whose UUID another recipient of the batch holds, or whose
+# recipient holds another UUID, matches no one.
+_HOLDER = _RECIPIENTS.alias("holder")
 _RECIPIENT_IN_BATCH = select(_RECIPIENTS.c.id).where(
     _RECIPIENTS.c.batch_id == bindparam("batch_id"),
     _RECIPIENTS.c.e164 == bindparam("e164"),
+    or_(
+        _RECIPIENTS.c.message_uuid.is_(None),
+        _RECIPIENTS.c.message_uuid == bindparam("message_uuid"),
+    ),
+    ~select(_HOLDER.c.id)
+    .where(
+        _HOLDER.c.message_uuid == bindparam("message_uuid"),
+        _HOLDER.c.batch_id == bindparam("batch_id"),
+        _HOLDER.c.id != _RECIPIENTS.c.id,
+    )
+    .exists(),
 )
 
 # Units and cost are kept from whichever report brings them first, even one too
@@ -697,7 +712,12 @@ def _match(
     if batch_id is None or report.destination is None:
         return batch_id, None
     recipient_id = connection.scalar(
-        _RECIPIENT_IN_BATCH, {"batch_id": batch_id, "e164": report.destination}
+        _RECIPIENT_IN_BATCH,
+        {
+            "batch_id": batch_id,
+            "e164": report.destination,
+            "message_uuid": report.message_uuid,
+        },
     )
     return batch_id, recipient_id
 

@@ -704,6 +704,36 @@ def test_a_report_that_matched_no_recipient_does_not_swallow_the_one_that_does(
     assert stored_reports(app, sent.uuids[number]) == 2
 
 
+@pytest.mark.scaled
+def test_a_report_whose_uuid_belongs_to_another_recipient_matches_no_one(
+    app: Flask, client: FlaskClient, plivo: Plivo, sandbox: SandboxServer
+) -> None:
+    first, second = numbers(2)
+    sent = send_campaign(app, client, sandbox, [first, second])
+    crossed = {**sent.report(first, "delivered", 3), "To": second.removeprefix("+")}
+
+    answers = [
+        plivo.report(sent.report(first, "sent", 2), sent.batch),
+        plivo.report(crossed, sent.batch),
+        plivo.report(sent.report(second, "failed", 3), sent.batch),
+    ]
+
+    assert [a.get_json()["status"] for a in answers] == [
+        "applied",
+        "unmatched",
+        "applied",
+    ]
+    rows = recipients_of(client, sent.id)
+    assert (rows[first]["status"], rows[first]["message_uuid"]) == (
+        "sent",
+        sent.uuids[first],
+    )
+    assert (rows[second]["status"], rows[second]["message_uuid"]) == (
+        "failed",
+        sent.uuids[second],
+    )
+
+
 @pytest.mark.parametrize(
     "batch",
     [None, 1, 2**70],
