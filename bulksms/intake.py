@@ -52,6 +52,8 @@ PHONE_COLUMNS = (
     "phone",
     "phone number",
     "phone no",
+    # Google Contacts exports "Phone 1 - Value" beside "Phone 1 - Type".
+    "phone value",
     "telephone",
     "telephone number",
     "tel",
@@ -235,14 +237,20 @@ def _phone_column(rows: Iterator[list[str]]) -> Iterator[str]:
 
 
 def _column_key(name: str) -> str:
-    """A column name as compared: "Mobile Phone" and "mobile_phone" are one."""
-    return re.sub(r"[\s_-]+", "", name).casefold()
+    """A column name as compared: "Mobile Phone", "mobile_phone" and "Mobile
+    Phone 2" are one."""
+    return re.sub(r"[\s_\-0-9]+", "", name).casefold()
+
+
+# Fewer digits than any phone number has: "Phone 1 - Value" is a column name.
+_HEADER_MAX_DIGITS = 4
 
 
 def _is_header(row: list[str]) -> bool:
-    """True when no cell of ``row`` holds a digit, so it holds no phone number."""
-    return any(cell.strip() for cell in row) and not any(
-        character.isdigit() for cell in row for character in cell
+    """True when no cell of ``row`` holds enough digits to be a phone number."""
+    return any(cell.strip() for cell in row) and all(
+        sum(character.isdigit() for character in cell) <= _HEADER_MAX_DIGITS
+        for cell in row
     )
 
 
