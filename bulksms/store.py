@@ -13,6 +13,7 @@ and the app refuses to start on a schema that is not current.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from bulksms.settings import DATABASE_URL, SettingsError, masked_url
 
@@ -114,7 +116,7 @@ def _create_engine(url: str) -> Engine:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -127,6 +129,21 @@ def _create_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@retry(
+    retry=retry_if_exception(
+        lambda exc: isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+    ),
+    wait=wait_random(0.01, 0.1),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    # Turning a new file to WAL takes an exclusive lock without waiting on the
+    # busy timeout: processes opening a new database together would otherwise
+    # fail at once with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
 
 
 def _alembic_config(url: str) -> Config:
