@@ -211,7 +211,7 @@ def test_a_database_behind_the_current_schema_stops_gunicorn_instead_of_respawni
     server = gunicorn(port, tmp_path, DATABASE_URL=database_url)
     output, _ = server.communicate(timeout=30)
 
-    assert server.returncode == 3
+    assert server.returncode == 3, output
     assert "run `bulksms db upgrade` first" in output
     assert "Worker failed to boot" in output
 
