@@ -92,6 +92,14 @@ def _flag(name: str) -> bool:
 @bp.get("/<campaign_id>/recipients")
 @require_api_key
 def list_recipients(campaign_id: str) -> Response:
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise InvalidRequest(
+            f"give {', '.join(repeated)} once; several statuses are one "
+            "comma-separated value (status=invalid,suppressed)",
+            details={"fields": repeated},
+        )
+
     status = request.args.get("status") or None
     page = _positive_int("page", 1, maximum=10**9)
     per_page = _positive_int("per_page", 100, maximum=MAX_PER_PAGE)

@@ -1242,6 +1242,8 @@ def test_recipients_listing_filters_by_status_and_pages_in_input_order(
         ("?status=delivered&page=0", 400),
         ("?per_page=1001", 400),
         ("?page=two", 400),
+        ("?status=invalid&status=duplicate", 400),
+        ("?page=1&page=2", 400),
     ],
 )
 def test_recipients_listing_refuses_bad_filters_and_pages(
