@@ -90,6 +90,17 @@ def database_url(tmp_path: Path) -> str:
     if not url:
         return f"sqlite:///{tmp_path}/bulksms.sqlite3"
 
+    empty_postgresql(url)
+    store = Store(url)
+    try:
+        store.upgrade()
+    finally:
+        store.dispose()
+    return url
+
+
+def empty_postgresql(url: str) -> None:
+    """Drop every table of the PostgreSQL database at ``url``, Alembic's too."""
     store = Store(url)
     try:
         with store.engine.begin() as connection:
@@ -100,10 +111,8 @@ def database_url(tmp_path: Path) -> str:
             names = ", ".join(tables)
             if names:
                 connection.exec_driver_sql(f"DROP TABLE {names} CASCADE")
-        store.upgrade()
     finally:
         store.dispose()
-    return url
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
+from conftest import empty_postgresql
 from flask import Flask
 from sqlalchemy import inspect, make_url
 
@@ -141,11 +142,7 @@ def test_app_on_sqlite_upgrades_the_schema_at_start(
 def test_app_on_postgresql_refuses_an_empty_schema(
     make_app: Callable[..., Flask], database_url: str
 ) -> None:
-    store = Store(database_url)
-    with store.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.exec_driver_sql("DROP TABLE alembic_version")
-    store.dispose()
+    empty_postgresql(database_url)
 
     with pytest.raises(SettingsError, match=r"DATABASE_URL.*`bulksms db upgrade`"):
         make_app()

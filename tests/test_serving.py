@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import API_KEY, SENDER, numbers
+from conftest import API_KEY, SENDER, empty_postgresql, numbers
 from flask import Flask
 from sqlalchemy import func, select
 
 from bulksms import DISPATCHER
 from bulksms.demo import free_port
-from bulksms.models import Base, Campaign
+from bulksms.models import Campaign
 from bulksms.sandbox.config import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
-from bulksms.store import Store, get_store
+from bulksms.store import get_store
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -202,11 +202,7 @@ def test_a_database_behind_the_current_schema_stops_gunicorn_instead_of_respawni
 ) -> None:
     # Beyond SQLite the release step migrates, never the app: an app facing an
     # empty schema must stop, and gunicorn with it.
-    store = Store(database_url)
-    with store.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.exec_driver_sql("DROP TABLE alembic_version")
-    store.dispose()
+    empty_postgresql(database_url)
 
     server = gunicorn(port, tmp_path, DATABASE_URL=database_url)
     output, _ = server.communicate(timeout=30)
